@@ -1,0 +1,128 @@
+//! Admission checks for one transaction: decode, channel, certificate,
+//! signature. Replay is checked by the caller, which knows what is already
+//! committed or pending.
+//!
+//! These checks depend only on the bytes, the channel config, the block time
+//! and committed certificates, never on other transactions of the block, so
+//! they can run in any order and on any number of threads.
+
+use crate::block::InvalidCode;
+use crate::config::ChannelConfig;
+use crate::crypto::{domain, Hash};
+use crate::identity::{check_certificate, Certificate, Identity, IdentityError};
+use crate::store::StoreError;
+use crate::tx::{decode_tx, tx_id, SignerRef, Transaction, TxId};
+
+/// A transaction that passed admission.
+#[derive(Clone, Debug)]
+pub struct Admitted {
+    /// The decoded transaction.
+    pub tx: Transaction,
+    /// Its id.
+    pub id: TxId,
+    /// The signer.
+    pub identity: Identity,
+    /// The certificate, when the transaction carried it in full (so the
+    /// executor can record it for later by-id references).
+    pub embedded_cert: Option<Certificate>,
+}
+
+/// Why a transaction was refused at admission.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {reason}")]
+pub struct Rejection {
+    /// The result code.
+    pub code: InvalidCode,
+    /// A readable explanation.
+    pub reason: String,
+}
+
+impl Rejection {
+    fn new(code: InvalidCode, reason: impl Into<String>) -> Rejection {
+        Rejection {
+            code,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Admission failure: a refused transaction, or a store failure while
+/// resolving a certificate reference (the node's fault, not the client's).
+#[derive(Debug, thiserror::Error)]
+pub enum AdmitError {
+    /// The transaction is refused.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Maps a certificate refusal to its result code.
+pub fn identity_code(e: &IdentityError) -> InvalidCode {
+    match e {
+        IdentityError::ForeignOrganization(_) => InvalidCode::ForeignCertificate,
+        IdentityError::BadCertificateSignature { .. } => InvalidCode::BadCertificateSignature,
+        IdentityError::BadKey(_) | IdentityError::Malformed(_) => InvalidCode::BadCertificate,
+        IdentityError::Expired { .. } => InvalidCode::CertificateExpired,
+        IdentityError::NotYetValid { .. } => InvalidCode::CertificateNotYetValid,
+        IdentityError::Revoked { .. } => InvalidCode::CertificateRevoked,
+    }
+}
+
+/// Runs the admission checks at time `now_ms` (the block time, or the wall
+/// clock in a mempool). `resolve` finds certificates referenced by id.
+pub fn admit(
+    bytes: &[u8],
+    config: &ChannelConfig,
+    now_ms: u64,
+    resolve: &dyn Fn(&Hash) -> Result<Option<Certificate>, StoreError>,
+) -> Result<Admitted, AdmitError> {
+    let max = config.limits.max_tx_bytes as usize;
+    let tx = decode_tx(bytes, max).map_err(|e| {
+        let code = match e {
+            crate::codec::CodecError::TooLarge { .. } => InvalidCode::TooLarge,
+            _ => InvalidCode::Malformed,
+        };
+        Rejection::new(code, e.to_string())
+    })?;
+    let body = tx.value();
+    if body.channel != config.channel_id {
+        return Err(Rejection::new(
+            InvalidCode::WrongChannel,
+            format!(
+                "transaction is for channel {:?}, this is {:?}",
+                body.channel, config.channel_id
+            ),
+        )
+        .into());
+    }
+    let (cert, embedded) = match &body.signer {
+        SignerRef::Certificate(c) => (c.clone(), true),
+        SignerRef::CertId(id) => match resolve(id)? {
+            Some(c) => (c, false),
+            None => {
+                return Err(Rejection::new(
+                    InvalidCode::UnknownCertificate,
+                    format!("no certificate {id} on this channel; send the full certificate once"),
+                )
+                .into());
+            }
+        },
+    };
+    let identity = check_certificate(&cert, &config.orgs, &config.revocations, now_ms)
+        .map_err(|e| Rejection::new(identity_code(&e), e.to_string()))?;
+    let id = tx_id(&tx);
+    // tx_id is exactly the digest that was signed.
+    debug_assert_eq!(id, tx.digest(domain::TX));
+    identity
+        .public_key
+        .verify(&id, tx.signature())
+        .map_err(|e| Rejection::new(InvalidCode::BadSignature, format!("transaction signature: {e}")))?;
+    Ok(Admitted {
+        id,
+        identity,
+        embedded_cert: embedded.then_some(cert),
+        tx,
+    })
+}

@@ -1,0 +1,471 @@
+//! The ledger of one channel: genesis, proposing, verifying and committing
+//! blocks, and queries. A deterministic state machine over a [`Store`]: no
+//! clock, no threads, no I/O besides the store.
+
+use crate::block::{Block, BlockError, BlockHeader, TxResult};
+use crate::codec;
+use crate::config::ChannelConfig;
+use crate::context::TxContext;
+use crate::contract::{BlockInfo, ContractError, Contracts};
+use crate::crypto::{Hash, PublicKey};
+use crate::executor::{execute_block, resolve_cert, ExecutionOutput, StoreView};
+use crate::identity::{Certificate, Identity};
+use crate::state::StateView;
+use crate::state_root::LtHash;
+use crate::store::{BlockCommit, Head, HistoryEntry, Store, StoreError, TxLocation};
+use crate::system::{config_state_key, genesis_config, ConfigContract, CONFIG_CONTRACT};
+use crate::tx::{decode_tx, Transaction};
+use std::sync::Arc;
+
+/// A ledger failure.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A block was refused.
+    #[error(transparent)]
+    Block(#[from] BlockError),
+    /// The genesis block or transaction is not acceptable.
+    #[error("invalid genesis: {0}")]
+    Genesis(String),
+    /// The ledger has no genesis yet.
+    #[error("the ledger has no genesis block yet")]
+    NoGenesis,
+    /// The ledger already has a genesis block.
+    #[error("the ledger already has a genesis block")]
+    AlreadyInitialized,
+    /// The store holds data the ledger cannot read.
+    #[error("corrupt ledger: {0}")]
+    Corrupt(String),
+}
+
+/// A block executed on top of the current head, ready to commit.
+#[derive(Debug)]
+pub struct ExecutedBlock {
+    /// The block.
+    pub block: Block,
+    /// Its encoding.
+    pub bytes: Vec<u8>,
+    /// Its hash.
+    pub hash: Hash,
+    commit: BlockCommit,
+    lthash: LtHash,
+    config_changed: bool,
+}
+
+/// A committed transaction with its result.
+#[derive(Debug, Clone)]
+pub struct TxRecord {
+    /// Where it is.
+    pub location: TxLocation,
+    /// The transaction.
+    pub tx: Transaction,
+    /// Its result.
+    pub result: TxResult,
+    /// The block's time.
+    pub timestamp_ms: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Tip {
+    head: Head,
+    timestamp_ms: u64,
+}
+
+/// The ledger of one channel.
+pub struct Ledger<S: Store> {
+    store: S,
+    contracts: Contracts,
+    channel: Option<String>,
+    config: Option<Arc<ChannelConfig>>,
+    tip: Option<Tip>,
+    lthash: LtHash,
+}
+
+impl<S: Store> Ledger<S> {
+    /// Opens a ledger over `store` with these native contracts (system
+    /// contracts are added). Recovers the head, config and state root from
+    /// the store.
+    pub fn open(store: S, mut contracts: Contracts) -> Result<Ledger<S>, LedgerError> {
+        contracts.register(CONFIG_CONTRACT, Arc::new(ConfigContract));
+        let mut ledger = Ledger {
+            store,
+            contracts,
+            channel: None,
+            config: None,
+            tip: None,
+            lthash: LtHash::zero(),
+        };
+        if let Some(head) = ledger.store.head()? {
+            let block = ledger
+                .block(head.height)?
+                .ok_or_else(|| LedgerError::Corrupt(format!("head block {} missing", head.height)))?;
+            ledger.tip = Some(Tip {
+                head,
+                timestamp_ms: block.header.timestamp_ms,
+            });
+            ledger.channel = Some(block.header.channel.clone());
+            let acc = ledger
+                .store
+                .lthash()?
+                .ok_or_else(|| LedgerError::Corrupt("state accumulator missing".into()))?;
+            ledger.lthash = LtHash::from_bytes(&acc)
+                .ok_or_else(|| LedgerError::Corrupt("state accumulator has the wrong size".into()))?;
+            if ledger.lthash.root() != block.header.state_root {
+                return Err(LedgerError::Corrupt(format!(
+                    "state root {} does not match head block's {}",
+                    ledger.lthash.root(),
+                    block.header.state_root
+                )));
+            }
+            ledger.reload_config()?;
+        }
+        Ok(ledger)
+    }
+
+    fn reload_config(&mut self) -> Result<(), LedgerError> {
+        let bytes = self
+            .store
+            .get(&config_state_key())?
+            .ok_or_else(|| LedgerError::Corrupt("channel config missing from state".into()))?;
+        let config: ChannelConfig =
+            codec::decode("channel config", &bytes).map_err(|e| LedgerError::Corrupt(e.to_string()))?;
+        self.config = Some(Arc::new(config));
+        Ok(())
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The contracts.
+    pub fn contracts(&self) -> &Contracts {
+        &self.contracts
+    }
+
+    /// The channel id (after genesis).
+    pub fn channel(&self) -> Option<&str> {
+        self.channel.as_deref()
+    }
+
+    /// The config in force for the next block.
+    pub fn config(&self) -> Option<&Arc<ChannelConfig>> {
+        self.config.as_ref()
+    }
+
+    /// The last committed block.
+    pub fn head(&self) -> Option<Head> {
+        self.tip.map(|t| t.head)
+    }
+
+    /// The time of the last committed block.
+    pub fn head_time_ms(&self) -> Option<u64> {
+        self.tip.map(|t| t.timestamp_ms)
+    }
+
+    /// The state root after the last committed block.
+    pub fn state_root(&self) -> Hash {
+        self.lthash.root()
+    }
+
+    /// Builds the genesis block from a `_config.genesis` transaction.
+    pub fn build_genesis(
+        &self,
+        genesis_tx: Vec<u8>,
+        timestamp_ms: u64,
+        proposer: PublicKey,
+    ) -> Result<ExecutedBlock, LedgerError> {
+        if self.tip.is_some() {
+            return Err(LedgerError::AlreadyInitialized);
+        }
+        let config = Self::genesis_config_of(&genesis_tx)?;
+        let executed = self.execute(&config, vec![genesis_tx], 0, Hash::ZERO, timestamp_ms, proposer)?;
+        if let Some(r) = executed.block.results.iter().find(|r| !r.status.is_valid()) {
+            return Err(LedgerError::Genesis(r.status.to_string()));
+        }
+        Ok(executed)
+    }
+
+    fn genesis_config_of(genesis_tx: &[u8]) -> Result<ChannelConfig, LedgerError> {
+        let tx = decode_tx(genesis_tx, usize::MAX).map_err(|e| LedgerError::Genesis(e.to_string()))?;
+        genesis_config(&tx).map_err(LedgerError::Genesis)
+    }
+
+    /// Executes `txs` as the next block (not committed).
+    pub fn propose(
+        &self,
+        txs: Vec<Vec<u8>>,
+        timestamp_ms: u64,
+        proposer: PublicKey,
+    ) -> Result<ExecutedBlock, LedgerError> {
+        let tip = self.tip.ok_or(LedgerError::NoGenesis)?;
+        let config = self.config.clone().ok_or(LedgerError::NoGenesis)?;
+        // Block time never goes backwards, whatever the proposer's clock says.
+        let timestamp_ms = timestamp_ms.max(tip.timestamp_ms);
+        self.execute(&config, txs, tip.head.height + 1, tip.head.hash, timestamp_ms, proposer)
+    }
+
+    fn execute(
+        &self,
+        config: &ChannelConfig,
+        txs: Vec<Vec<u8>>,
+        height: u64,
+        prev_hash: Hash,
+        timestamp_ms: u64,
+        proposer: PublicKey,
+    ) -> Result<ExecutedBlock, LedgerError> {
+        let info = BlockInfo {
+            channel: config.channel_id.clone(),
+            height,
+            timestamp_ms,
+        };
+        let out = execute_block(&self.store, &self.contracts, config, &info, &txs)?;
+        self.seal(out, txs, info, prev_hash, proposer)
+    }
+
+    fn seal(
+        &self,
+        out: ExecutionOutput,
+        txs: Vec<Vec<u8>>,
+        info: BlockInfo,
+        prev_hash: Hash,
+        proposer: PublicKey,
+    ) -> Result<ExecutedBlock, LedgerError> {
+        let mut lthash = self.lthash.clone();
+        // O(keys written): remove each key's committed pair, add its new one.
+        for (key, value) in &out.overlay {
+            if let Some(old) = self.store.get(key)? {
+                lthash.remove(key, &old);
+            }
+            if let Some(new) = value {
+                lthash.insert(key, new);
+            }
+        }
+        let config_changed = out.overlay.contains_key(&config_state_key());
+        let header = BlockHeader {
+            channel: info.channel,
+            height: info.height,
+            prev_hash,
+            tx_root: Block::tx_root(&txs),
+            results_root: Block::results_root(&out.results),
+            state_root: lthash.root(),
+            timestamp_ms: info.timestamp_ms,
+            proposer,
+        };
+        let block = Block {
+            header,
+            txs,
+            results: out.results,
+        };
+        let bytes = block.encode();
+        let hash = block.header.hash();
+        let commit = BlockCommit {
+            height: block.header.height,
+            hash,
+            block: bytes.clone(),
+            txs: out.tx_index,
+            writes: out.log,
+            lthash: lthash.to_bytes(),
+        };
+        Ok(ExecutedBlock {
+            block,
+            bytes,
+            hash,
+            commit,
+            lthash,
+            config_changed,
+        })
+    }
+
+    /// Verifies a block received from elsewhere (a peer, a leader) by
+    /// re-executing it: the chain link, the time, the roots, every result
+    /// and the state root must match. Returns it ready to commit.
+    pub fn verify(&self, bytes: &[u8]) -> Result<ExecutedBlock, LedgerError> {
+        let decoded = Block::decode(bytes)?;
+        let block = decoded.block;
+        let h = &block.header;
+        let invalid = |reason: String| BlockError::Invalid {
+            height: h.height,
+            reason,
+        };
+        block.check_body()?;
+        let (config, prev_hash) = match self.tip {
+            None => {
+                if h.height != 0 || h.prev_hash != Hash::ZERO || block.txs.len() != 1 {
+                    return Err(invalid("expected a genesis block with one transaction".into()).into());
+                }
+                (Self::genesis_config_of(&block.txs[0])?, Hash::ZERO)
+            }
+            Some(tip) => {
+                if h.height != tip.head.height + 1 {
+                    return Err(invalid(format!("expected height {}", tip.head.height + 1)).into());
+                }
+                if h.prev_hash != tip.head.hash {
+                    return Err(invalid("previous hash does not match our head".into()).into());
+                }
+                if h.timestamp_ms < tip.timestamp_ms {
+                    return Err(invalid("timestamp goes backwards".into()).into());
+                }
+                let config = self.config.as_deref().ok_or(LedgerError::NoGenesis)?.clone();
+                (config, tip.head.hash)
+            }
+        };
+        if h.channel != config.channel_id {
+            return Err(invalid(format!("block for channel {:?}", h.channel)).into());
+        }
+        let executed = self.execute(
+            &config,
+            block.txs.clone(),
+            h.height,
+            prev_hash,
+            h.timestamp_ms,
+            h.proposer,
+        )?;
+        if executed.block.results != block.results {
+            return Err(invalid("results differ from re-execution".into()).into());
+        }
+        if executed.block.header != block.header || executed.hash != decoded.hash {
+            return Err(invalid("header differs from re-execution (state root?)".into()).into());
+        }
+        Ok(ExecutedBlock {
+            bytes: bytes.to_vec(),
+            ..executed
+        })
+    }
+
+    /// Commits an executed block: one atomic, durable store write.
+    pub fn commit(&mut self, executed: ExecutedBlock) -> Result<Head, LedgerError> {
+        let expected = self.tip.map_or(0, |t| t.head.height + 1);
+        if executed.block.header.height != expected
+            || executed.block.header.prev_hash != self.tip.map_or(Hash::ZERO, |t| t.head.hash)
+        {
+            return Err(BlockError::Invalid {
+                height: executed.block.header.height,
+                reason: "executed on a different head; re-execute".into(),
+            }
+            .into());
+        }
+        self.store.commit_block(&executed.commit)?;
+        let head = Head {
+            height: executed.block.header.height,
+            hash: executed.hash,
+        };
+        self.tip = Some(Tip {
+            head,
+            timestamp_ms: executed.block.header.timestamp_ms,
+        });
+        self.lthash = executed.lthash;
+        if self.channel.is_none() {
+            self.channel = Some(executed.block.header.channel.clone());
+        }
+        if executed.config_changed {
+            self.reload_config()?;
+        }
+        debug_assert_eq!(self.lthash.root(), executed.block.header.state_root);
+        Ok(head)
+    }
+
+    /// Executes and commits `txs` as the next block (the embedded,
+    /// single-node path). Returns the committed block.
+    pub fn submit_block(
+        &mut self,
+        txs: Vec<Vec<u8>>,
+        timestamp_ms: u64,
+        proposer: PublicKey,
+    ) -> Result<Block, LedgerError> {
+        let executed = self.propose(txs, timestamp_ms, proposer)?;
+        let block = executed.block.clone();
+        self.commit(executed)?;
+        Ok(block)
+    }
+
+    /// The block at `height`.
+    pub fn block(&self, height: u64) -> Result<Option<Block>, LedgerError> {
+        match self.store.block(height)? {
+            None => Ok(None),
+            Some(bytes) => Ok(Some(
+                Block::decode(&bytes)
+                    .map_err(|e| LedgerError::Corrupt(format!("block {height}: {e}")))?
+                    .block,
+            )),
+        }
+    }
+
+    /// The encoded block at `height`.
+    pub fn block_bytes(&self, height: u64) -> Result<Option<Vec<u8>>, LedgerError> {
+        Ok(self.store.block(height)?)
+    }
+
+    /// The block with this hash.
+    pub fn block_by_hash(&self, hash: &Hash) -> Result<Option<Block>, LedgerError> {
+        match self.store.height_of(hash)? {
+            None => Ok(None),
+            Some(h) => self.block(h),
+        }
+    }
+
+    /// A committed transaction and its result.
+    pub fn tx(&self, id: &Hash) -> Result<Option<TxRecord>, LedgerError> {
+        let Some(location) = self.store.tx_location(id)? else {
+            return Ok(None);
+        };
+        let block = self
+            .block(location.height)?
+            .ok_or_else(|| LedgerError::Corrupt(format!("block {} missing", location.height)))?;
+        let i = location.index as usize;
+        let (Some(bytes), Some(result)) = (block.txs.get(i), block.results.get(i)) else {
+            return Err(LedgerError::Corrupt(format!("tx index points past block {}", location.height)));
+        };
+        let tx = decode_tx(bytes, usize::MAX).map_err(|e| LedgerError::Corrupt(e.to_string()))?;
+        Ok(Some(TxRecord {
+            location,
+            tx,
+            result: result.clone(),
+            timestamp_ms: block.header.timestamp_ms,
+        }))
+    }
+
+    /// The committed value of `key` in `contract`'s key space.
+    pub fn state(&self, contract: &str, key: &[u8]) -> Result<Option<Vec<u8>>, LedgerError> {
+        Ok(self.store.get(&crate::contract::state_key(contract, key))?)
+    }
+
+    /// The latest `limit` writes to `key` in `contract`'s key space.
+    pub fn history(&self, contract: &str, key: &[u8], limit: usize) -> Result<Vec<HistoryEntry>, LedgerError> {
+        Ok(self.store.history(&crate::contract::state_key(contract, key), limit)?)
+    }
+
+    /// A certificate registered on the channel.
+    pub fn certificate(&self, id: &Hash) -> Result<Option<Certificate>, LedgerError> {
+        Ok(resolve_cert(&StoreView(&self.store), id)?)
+    }
+
+    /// A read-only call against the committed state, as `caller`, at the
+    /// head's height and time.
+    pub fn query(
+        &self,
+        caller: &Identity,
+        contract: &str,
+        method: &str,
+        args: &[u8],
+    ) -> Result<Vec<u8>, ContractError> {
+        let config = self
+            .config
+            .as_deref()
+            .ok_or_else(|| ContractError::Refused("the ledger has no genesis yet".into()))?;
+        let tip = self
+            .tip
+            .ok_or_else(|| ContractError::Refused("the ledger has no genesis yet".into()))?;
+        let info = BlockInfo {
+            channel: config.channel_id.clone(),
+            height: tip.head.height,
+            timestamp_ms: tip.timestamp_ms,
+        };
+        let view = StoreView(&self.store);
+        let state: &dyn StateView = &view;
+        let mut ctx = TxContext::new(state, &self.contracts, config, &info, caller, Hash::ZERO, contract, true);
+        ctx.run(method, args)
+    }
+}

@@ -1,0 +1,10 @@
+//! Productivist: a permissioned ledger for distributed manufacturing.
+//!
+//! This crate is the facade over the workspace: the engine (one channel's
+//! ledger), consensus, the network transport and the contracts.
+#![deny(missing_docs)]
+
+pub use productivist_consensus as consensus;
+pub use productivist_contracts as contracts;
+pub use productivist_engine as engine;
+pub use productivist_net as net;
