@@ -1,8 +1,13 @@
 //! Productivist: a permissioned ledger for distributed manufacturing.
 //!
 //! This crate is the facade over the workspace: the engine (one channel's
-//! ledger), consensus, the network transport and the contracts.
+//! ledger), consensus, the network transport and the contracts, plus the
+//! embedded single-node ledger and the on-disk network layout that the CLI
+//! uses.
 #![deny(missing_docs)]
+
+pub mod embedded;
+pub mod network;
 
 pub use productivist_consensus as consensus;
 pub use productivist_contracts as contracts;

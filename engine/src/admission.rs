@@ -8,10 +8,10 @@
 
 use crate::block::InvalidCode;
 use crate::config::ChannelConfig;
-use crate::crypto::{domain, Hash};
-use crate::identity::{check_certificate, Certificate, Identity, IdentityError};
+use crate::crypto::{Hash, domain};
+use crate::identity::{Certificate, Identity, IdentityError, check_certificate};
 use crate::store::StoreError;
-use crate::tx::{decode_tx, tx_id, SignerRef, Transaction, TxId};
+use crate::tx::{SignerRef, Transaction, TxId, decode_tx, tx_id};
 
 /// A transaction that passed admission.
 #[derive(Clone, Debug)]
@@ -118,7 +118,12 @@ pub fn admit(
     identity
         .public_key
         .verify(&id, tx.signature())
-        .map_err(|e| Rejection::new(InvalidCode::BadSignature, format!("transaction signature: {e}")))?;
+        .map_err(|e| {
+            Rejection::new(
+                InvalidCode::BadSignature,
+                format!("transaction signature: {e}"),
+            )
+        })?;
     Ok(Admitted {
         id,
         identity,

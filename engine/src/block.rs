@@ -262,7 +262,11 @@ impl Block {
         if self.txs.len() != self.results.len() {
             return Err(BlockError::Invalid {
                 height,
-                reason: format!("{} transactions but {} results", self.txs.len(), self.results.len()),
+                reason: format!(
+                    "{} transactions but {} results",
+                    self.txs.len(),
+                    self.results.len()
+                ),
             });
         }
         if Self::tx_root(&self.txs) != self.header.tx_root {

@@ -5,8 +5,8 @@
 //! transactions to the `_config` system contract endorsed according to the
 //! current config's `config_update` policy (see [`crate::system`]).
 
-use crate::crypto::{domain, Hash, PublicKey};
-use crate::identity::{check_name, Organization, Revocation};
+use crate::crypto::{Hash, PublicKey, domain};
+use crate::identity::{Organization, Revocation, check_name};
 use crate::policy::{Policy, RoleRule};
 use borsh::{BorshDeserialize, BorshSerialize};
 
@@ -208,7 +208,9 @@ impl ChannelConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_name("channel id", &self.channel_id).map_err(invalid)?;
         if self.orgs.is_empty() || self.orgs.len() > ORGS_MAX {
-            return Err(invalid(format!("a channel has 1 to {ORGS_MAX} organizations")));
+            return Err(invalid(format!(
+                "a channel has 1 to {ORGS_MAX} organizations"
+            )));
         }
         for (i, org) in self.orgs.iter().enumerate() {
             check_name("organization", &org.name).map_err(invalid)?;
@@ -241,22 +243,34 @@ impl ChannelConfig {
         }
         let c = &self.consensus.consenters;
         if c.is_empty() || c.len() > CONSENTERS_MAX {
-            return Err(invalid(format!("a channel has 1 to {CONSENTERS_MAX} consenters")));
+            return Err(invalid(format!(
+                "a channel has 1 to {CONSENTERS_MAX} consenters"
+            )));
         }
         for (i, n) in c.iter().enumerate() {
             check_name("consenter", &n.name).map_err(invalid)?;
             if self.org(&n.org).is_none() {
-                return Err(invalid(format!("consenter {:?} of unknown org {:?}", n.name, n.org)));
+                return Err(invalid(format!(
+                    "consenter {:?} of unknown org {:?}",
+                    n.name, n.org
+                )));
             }
             n.node_key
                 .check_strong()
                 .map_err(|e| invalid(format!("node key of {:?}: {e}", n.name)))?;
-            if c[..i].iter().any(|m| m.name == n.name || m.node_key == n.node_key) {
+            if c[..i]
+                .iter()
+                .any(|m| m.name == n.name || m.node_key == n.node_key)
+            {
                 return Err(invalid(format!("consenter {:?} listed twice", n.name)));
             }
         }
         let l = &self.limits;
-        if l.max_txs == 0 || l.max_block_bytes == 0 || l.max_tx_bytes == 0 || l.batch_timeout_ms == 0 {
+        if l.max_txs == 0
+            || l.max_block_bytes == 0
+            || l.max_tx_bytes == 0
+            || l.batch_timeout_ms == 0
+        {
             return Err(invalid("block limits must be positive"));
         }
         if u64::from(l.max_tx_bytes) > l.max_block_bytes {

@@ -5,12 +5,12 @@
 use crate::block::Event;
 use crate::config::ChannelConfig;
 use crate::contract::{
-    BlockInfo, Context, Contract, ContractError, Contracts, CALL_DEPTH_MAX, EVENTS_PER_TX_MAX,
-    EVENT_BYTES_MAX, KEY_BYTES_MAX, RANGE_ROWS_MAX, VALUE_BYTES_MAX, WRITES_PER_TX_MAX,
+    BlockInfo, CALL_DEPTH_MAX, Context, Contract, ContractError, Contracts, EVENT_BYTES_MAX,
+    EVENTS_PER_TX_MAX, KEY_BYTES_MAX, RANGE_ROWS_MAX, VALUE_BYTES_MAX, WRITES_PER_TX_MAX,
 };
 use crate::crypto::Hash;
 use crate::identity::Identity;
-use crate::state::{merged_range, Overlay, StateView};
+use crate::state::{Overlay, StateView, merged_range};
 use std::sync::Arc;
 
 /// What a finished transaction leaves behind.
@@ -203,8 +203,13 @@ impl Context for TxContext<'_> {
             }
         };
         let prefix_len = self.current().len() + 1;
-        let rows = StateView::range(self, &full_start, Some(&full_end), limit.min(RANGE_ROWS_MAX))
-            .map_err(storage)?;
+        let rows = StateView::range(
+            self,
+            &full_start,
+            Some(&full_end),
+            limit.min(RANGE_ROWS_MAX),
+        )
+        .map_err(storage)?;
         Ok(rows
             .into_iter()
             .map(|(k, v)| (k[prefix_len..].to_vec(), v))
@@ -253,7 +258,12 @@ impl Context for TxContext<'_> {
         Ok(())
     }
 
-    fn call(&mut self, contract: &str, method: &str, args: &[u8]) -> Result<Vec<u8>, ContractError> {
+    fn call(
+        &mut self,
+        contract: &str,
+        method: &str,
+        args: &[u8],
+    ) -> Result<Vec<u8>, ContractError> {
         if self.stack.len() >= CALL_DEPTH_MAX.min(self.config.wasm.call_depth_max as usize + 1) {
             return Err(ContractError::LimitExceeded(format!(
                 "call depth above {}",

@@ -134,7 +134,8 @@ pub trait Context {
     fn emit(&mut self, name: &str, data: &[u8]) -> Result<(), ContractError>;
     /// Calls another contract on the same channel (depth-bounded). Its
     /// writes are part of this transaction.
-    fn call(&mut self, contract: &str, method: &str, args: &[u8]) -> Result<Vec<u8>, ContractError>;
+    fn call(&mut self, contract: &str, method: &str, args: &[u8])
+    -> Result<Vec<u8>, ContractError>;
 }
 
 /// A contract. Native Productivist contracts and WASM user contracts both
@@ -142,7 +143,12 @@ pub trait Context {
 pub trait Contract: Send + Sync {
     /// Executes `method` with `args`. Returning `Err` makes the transaction
     /// invalid and discards its writes.
-    fn call(&self, ctx: &mut dyn Context, method: &str, args: &[u8]) -> Result<Vec<u8>, ContractError>;
+    fn call(
+        &self,
+        ctx: &mut dyn Context,
+        method: &str,
+        args: &[u8],
+    ) -> Result<Vec<u8>, ContractError>;
 }
 
 /// Finds contracts by name. Native contracts are registered at start; a

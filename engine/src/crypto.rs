@@ -18,7 +18,9 @@ pub mod domain {
 }
 
 /// A blake3 hash.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, BorshSerialize, BorshDeserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, BorshSerialize, BorshDeserialize,
+)]
 pub struct Hash(pub [u8; 32]);
 
 impl Hash {
@@ -220,7 +222,10 @@ mod tests {
         // The identity point (y = 1) has order 1.
         let mut identity = [0u8; 32];
         identity[0] = 1;
-        assert_eq!(PublicKey(identity).check_strong().unwrap_err(), CryptoError::WeakKey);
+        assert_eq!(
+            PublicKey(identity).check_strong().unwrap_err(),
+            CryptoError::WeakKey
+        );
     }
 
     #[test]
@@ -233,7 +238,10 @@ mod tests {
 
     #[test]
     fn generated_keys_differ() {
-        assert_ne!(KeyPair::generate().unwrap().public(), KeyPair::generate().unwrap().public());
+        assert_ne!(
+            KeyPair::generate().unwrap().public(),
+            KeyPair::generate().unwrap().public()
+        );
     }
 }
 

@@ -8,10 +8,12 @@ use crate::config::{
     TokenParams, WasmLimits,
 };
 use crate::crypto::KeyPair;
-use crate::identity::{issue_certificate, CertBody, Certificate, IdentityError, Organization, Role};
+use crate::identity::{
+    CertBody, Certificate, IdentityError, Organization, Role, issue_certificate,
+};
 use crate::policy::{Policy, RoleRule};
 use crate::system::config_tx;
-use crate::tx::{encode_tx, sign_tx, SignerRef, Transaction, TxBody};
+use crate::tx::{SignerRef, Transaction, TxBody, encode_tx, sign_tx};
 
 /// Dev certificates are valid from the epoch until 2100-01-01.
 pub const DEV_NOT_AFTER_MS: u64 = 4_102_444_800_000;
@@ -36,7 +38,14 @@ impl Member {
     }
 
     /// Signs a call as this member, embedding the certificate.
-    pub fn call(&self, channel: &str, contract: &str, method: &str, args: Vec<u8>, nonce: u64) -> Transaction {
+    pub fn call(
+        &self,
+        channel: &str,
+        contract: &str,
+        method: &str,
+        args: Vec<u8>,
+        nonce: u64,
+    ) -> Transaction {
         sign_tx(
             TxBody {
                 channel: channel.into(),
@@ -51,7 +60,14 @@ impl Member {
     }
 
     /// Like [`Member::call`], returning wire bytes.
-    pub fn call_bytes(&self, channel: &str, contract: &str, method: &str, args: Vec<u8>, nonce: u64) -> Vec<u8> {
+    pub fn call_bytes(
+        &self,
+        channel: &str,
+        contract: &str,
+        method: &str,
+        args: Vec<u8>,
+        nonce: u64,
+    ) -> Vec<u8> {
         encode_tx(&self.call(channel, contract, method, args, nonce))
     }
 }
@@ -98,9 +114,15 @@ impl DevNetSpec {
             consensus: ConsensusKind::Raft,
             nodes: 1,
             orgs: vec![
-                ("productivist".into(), vec![m("issuer", &[Role::Issuer]), m("platform", &[Role::Client])]),
+                (
+                    "productivist".into(),
+                    vec![m("issuer", &[Role::Issuer]), m("platform", &[Role::Client])],
+                ),
                 ("fablab-paris".into(), vec![m("anna", &[Role::Producer])]),
-                ("printshop-lyon".into(), vec![m("ben", &[Role::Producer, Role::Industrial])]),
+                (
+                    "printshop-lyon".into(),
+                    vec![m("ben", &[Role::Producer, Role::Industrial])],
+                ),
                 ("design-studio".into(), vec![m("dora", &[Role::Designer])]),
                 ("certilab".into(), vec![m("eric", &[Role::Expert])]),
                 ("customers".into(), vec![m("carla", &[Role::Customer])]),
@@ -253,7 +275,10 @@ impl DevNet {
 
     /// The first member named `subject` in any organization.
     pub fn find(&self, subject: &str) -> Option<&Member> {
-        self.orgs.iter().flat_map(|o| &o.members).find(|m| m.name == subject)
+        self.orgs
+            .iter()
+            .flat_map(|o| &o.members)
+            .find(|m| m.name == subject)
     }
 
     /// The genesis transaction's wire bytes.

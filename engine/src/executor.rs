@@ -3,7 +3,7 @@
 //! This is the reference semantics: parallel execution must produce exactly
 //! these results, events, writes and state root.
 
-use crate::admission::{admit, AdmitError};
+use crate::admission::{AdmitError, admit};
 use crate::block::{InvalidCode, TxResult, TxStatus};
 use crate::codec;
 use crate::config::ChannelConfig;
@@ -13,7 +13,7 @@ use crate::crypto::Hash;
 use crate::identity::Certificate;
 use crate::state::{BlockView, Overlay, StateView};
 use crate::store::{Rows, StateWrite, Store, StoreError};
-use crate::system::{cert_state_key, CONFIG_CONTRACT};
+use crate::system::{CONFIG_CONTRACT, cert_state_key};
 use crate::tx::TxId;
 use std::collections::HashSet;
 
@@ -79,7 +79,10 @@ pub fn execute_block(
         if system && body.contract != CONFIG_CONTRACT {
             results.push(TxResult::invalid(
                 InvalidCode::NotAuthorized,
-                format!("system contract {:?} cannot be called by a transaction", body.contract),
+                format!(
+                    "system contract {:?} cannot be called by a transaction",
+                    body.contract
+                ),
             ));
             continue;
         }
@@ -153,12 +156,7 @@ impl StateView for StoreView<'_> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.0.get(key)
     }
-    fn range(
-        &self,
-        start: &[u8],
-        end: Option<&[u8]>,
-        limit: usize,
-    ) -> Result<Rows, StoreError> {
+    fn range(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Result<Rows, StoreError> {
         self.0.range(start, end, limit)
     }
 }

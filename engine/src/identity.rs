@@ -6,7 +6,7 @@
 //! organizations and the revoked serials; [`check_certificate`] decides
 //! whether a certificate is acceptable at a given (block) time.
 
-use crate::crypto::{domain, CryptoError, Hash, KeyPair, PublicKey, Signed};
+use crate::crypto::{CryptoError, Hash, KeyPair, PublicKey, Signed, domain};
 use borsh::{BorshDeserialize, BorshSerialize};
 use std::fmt;
 
@@ -187,7 +187,9 @@ pub enum IdentityError {
         now_ms: u64,
     },
     /// The certificate is not valid yet.
-    #[error("certificate of {subject}@{org} is not valid before {not_before_ms} ms (now {now_ms} ms)")]
+    #[error(
+        "certificate of {subject}@{org} is not valid before {not_before_ms} ms (now {now_ms} ms)"
+    )]
     NotYetValid {
         /// Organization.
         org: String,
@@ -214,13 +216,18 @@ pub enum IdentityError {
 /// Checks a name: 1 to 64 bytes of `[A-Za-z0-9._-]`.
 pub fn check_name(what: &str, name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > NAME_MAX_BYTES {
-        return Err(format!("{what} must be 1 to {NAME_MAX_BYTES} bytes, got {}", name.len()));
+        return Err(format!(
+            "{what} must be 1 to {NAME_MAX_BYTES} bytes, got {}",
+            name.len()
+        ));
     }
     if let Some(c) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
     {
-        return Err(format!("{what} {name:?} contains {c:?}; allowed: A-Z a-z 0-9 . _ -"));
+        return Err(format!(
+            "{what} {name:?} contains {c:?}; allowed: A-Z a-z 0-9 . _ -"
+        ));
     }
     Ok(())
 }
@@ -244,13 +251,18 @@ fn check_body(body: &CertBody) -> Result<(), IdentityError> {
             "validity window is empty (not_before >= not_after)".into(),
         ));
     }
-    body.public_key.check_strong().map_err(IdentityError::BadKey)?;
+    body.public_key
+        .check_strong()
+        .map_err(IdentityError::BadKey)?;
     Ok(())
 }
 
 /// Issues a certificate signed by `org_root`. Roles are sorted and deduplicated;
 /// weak keys and malformed names are refused.
-pub fn issue_certificate(org_root: &KeyPair, mut body: CertBody) -> Result<Certificate, IdentityError> {
+pub fn issue_certificate(
+    org_root: &KeyPair,
+    mut body: CertBody,
+) -> Result<Certificate, IdentityError> {
     body.roles.sort();
     body.roles.dedup();
     check_body(&body)?;

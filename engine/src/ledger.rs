@@ -8,13 +8,13 @@ use crate::config::ChannelConfig;
 use crate::context::TxContext;
 use crate::contract::{BlockInfo, ContractError, Contracts};
 use crate::crypto::{Hash, PublicKey};
-use crate::executor::{execute_block, resolve_cert, ExecutionOutput, StoreView};
+use crate::executor::{ExecutionOutput, StoreView, execute_block, resolve_cert};
 use crate::identity::{Certificate, Identity};
 use crate::state::StateView;
 use crate::state_root::LtHash;
 use crate::store::{BlockCommit, Head, HistoryEntry, Store, StoreError, TxLocation};
-use crate::system::{config_state_key, genesis_config, ConfigContract, CONFIG_CONTRACT};
-use crate::tx::{decode_tx, Transaction};
+use crate::system::{CONFIG_CONTRACT, ConfigContract, config_state_key, genesis_config};
+use crate::tx::{Transaction, decode_tx};
 use std::sync::Arc;
 
 /// A ledger failure.
@@ -98,9 +98,9 @@ impl<S: Store> Ledger<S> {
             lthash: LtHash::zero(),
         };
         if let Some(head) = ledger.store.head()? {
-            let block = ledger
-                .block(head.height)?
-                .ok_or_else(|| LedgerError::Corrupt(format!("head block {} missing", head.height)))?;
+            let block = ledger.block(head.height)?.ok_or_else(|| {
+                LedgerError::Corrupt(format!("head block {} missing", head.height))
+            })?;
             ledger.tip = Some(Tip {
                 head,
                 timestamp_ms: block.header.timestamp_ms,
@@ -110,8 +110,9 @@ impl<S: Store> Ledger<S> {
                 .store
                 .lthash()?
                 .ok_or_else(|| LedgerError::Corrupt("state accumulator missing".into()))?;
-            ledger.lthash = LtHash::from_bytes(&acc)
-                .ok_or_else(|| LedgerError::Corrupt("state accumulator has the wrong size".into()))?;
+            ledger.lthash = LtHash::from_bytes(&acc).ok_or_else(|| {
+                LedgerError::Corrupt("state accumulator has the wrong size".into())
+            })?;
             if ledger.lthash.root() != block.header.state_root {
                 return Err(LedgerError::Corrupt(format!(
                     "state root {} does not match head block's {}",
@@ -129,8 +130,8 @@ impl<S: Store> Ledger<S> {
             .store
             .get(&config_state_key())?
             .ok_or_else(|| LedgerError::Corrupt("channel config missing from state".into()))?;
-        let config: ChannelConfig =
-            codec::decode("channel config", &bytes).map_err(|e| LedgerError::Corrupt(e.to_string()))?;
+        let config: ChannelConfig = codec::decode("channel config", &bytes)
+            .map_err(|e| LedgerError::Corrupt(e.to_string()))?;
         self.config = Some(Arc::new(config));
         Ok(())
     }
@@ -181,7 +182,14 @@ impl<S: Store> Ledger<S> {
             return Err(LedgerError::AlreadyInitialized);
         }
         let config = Self::genesis_config_of(&genesis_tx)?;
-        let executed = self.execute(&config, vec![genesis_tx], 0, Hash::ZERO, timestamp_ms, proposer)?;
+        let executed = self.execute(
+            &config,
+            vec![genesis_tx],
+            0,
+            Hash::ZERO,
+            timestamp_ms,
+            proposer,
+        )?;
         if let Some(r) = executed.block.results.iter().find(|r| !r.status.is_valid()) {
             return Err(LedgerError::Genesis(r.status.to_string()));
         }
@@ -189,7 +197,8 @@ impl<S: Store> Ledger<S> {
     }
 
     fn genesis_config_of(genesis_tx: &[u8]) -> Result<ChannelConfig, LedgerError> {
-        let tx = decode_tx(genesis_tx, usize::MAX).map_err(|e| LedgerError::Genesis(e.to_string()))?;
+        let tx =
+            decode_tx(genesis_tx, usize::MAX).map_err(|e| LedgerError::Genesis(e.to_string()))?;
         genesis_config(&tx).map_err(LedgerError::Genesis)
     }
 
@@ -204,7 +213,14 @@ impl<S: Store> Ledger<S> {
         let config = self.config.clone().ok_or(LedgerError::NoGenesis)?;
         // Block time never goes backwards, whatever the proposer's clock says.
         let timestamp_ms = timestamp_ms.max(tip.timestamp_ms);
-        self.execute(&config, txs, tip.head.height + 1, tip.head.hash, timestamp_ms, proposer)
+        self.execute(
+            &config,
+            txs,
+            tip.head.height + 1,
+            tip.head.hash,
+            timestamp_ms,
+            proposer,
+        )
     }
 
     fn execute(
@@ -294,7 +310,9 @@ impl<S: Store> Ledger<S> {
         let (config, prev_hash) = match self.tip {
             None => {
                 if h.height != 0 || h.prev_hash != Hash::ZERO || block.txs.len() != 1 {
-                    return Err(invalid("expected a genesis block with one transaction".into()).into());
+                    return Err(
+                        invalid("expected a genesis block with one transaction".into()).into(),
+                    );
                 }
                 (Self::genesis_config_of(&block.txs[0])?, Hash::ZERO)
             }
@@ -308,7 +326,11 @@ impl<S: Store> Ledger<S> {
                 if h.timestamp_ms < tip.timestamp_ms {
                     return Err(invalid("timestamp goes backwards".into()).into());
                 }
-                let config = self.config.as_deref().ok_or(LedgerError::NoGenesis)?.clone();
+                let config = self
+                    .config
+                    .as_deref()
+                    .ok_or(LedgerError::NoGenesis)?
+                    .clone();
                 (config, tip.head.hash)
             }
         };
@@ -416,7 +438,10 @@ impl<S: Store> Ledger<S> {
             .ok_or_else(|| LedgerError::Corrupt(format!("block {} missing", location.height)))?;
         let i = location.index as usize;
         let (Some(bytes), Some(result)) = (block.txs.get(i), block.results.get(i)) else {
-            return Err(LedgerError::Corrupt(format!("tx index points past block {}", location.height)));
+            return Err(LedgerError::Corrupt(format!(
+                "tx index points past block {}",
+                location.height
+            )));
         };
         let tx = decode_tx(bytes, usize::MAX).map_err(|e| LedgerError::Corrupt(e.to_string()))?;
         Ok(Some(TxRecord {
@@ -433,8 +458,15 @@ impl<S: Store> Ledger<S> {
     }
 
     /// The latest `limit` writes to `key` in `contract`'s key space.
-    pub fn history(&self, contract: &str, key: &[u8], limit: usize) -> Result<Vec<HistoryEntry>, LedgerError> {
-        Ok(self.store.history(&crate::contract::state_key(contract, key), limit)?)
+    pub fn history(
+        &self,
+        contract: &str,
+        key: &[u8],
+        limit: usize,
+    ) -> Result<Vec<HistoryEntry>, LedgerError> {
+        Ok(self
+            .store
+            .history(&crate::contract::state_key(contract, key), limit)?)
     }
 
     /// A certificate registered on the channel.
@@ -465,7 +497,16 @@ impl<S: Store> Ledger<S> {
         };
         let view = StoreView(&self.store);
         let state: &dyn StateView = &view;
-        let mut ctx = TxContext::new(state, &self.contracts, config, &info, caller, Hash::ZERO, contract, true);
+        let mut ctx = TxContext::new(
+            state,
+            &self.contracts,
+            config,
+            &info,
+            caller,
+            Hash::ZERO,
+            contract,
+            true,
+        );
         ctx.run(method, args)
     }
 }

@@ -30,7 +30,7 @@ pub mod tx;
 
 pub use block::{Block, BlockHeader, InvalidCode, TxResult, TxStatus};
 pub use config::{ChannelConfig, ConsensusKind};
-pub use contract::{Contract, ContractError, Context};
+pub use contract::{Context, Contract, ContractError};
 pub use crypto::{Hash, KeyPair, PublicKey};
 pub use identity::{Certificate, Role};
 pub use ledger::{Ledger, LedgerError};

@@ -1,7 +1,9 @@
 //! Policies: "N of these organizations' admins" and role rules.
 
 use crate::crypto::{Hash, SignatureBytes};
-use crate::identity::{check_certificate, Certificate, IdentityError, Organization, Revocation, Role};
+use crate::identity::{
+    Certificate, IdentityError, Organization, Revocation, Role, check_certificate,
+};
 use borsh::{BorshDeserialize, BorshSerialize};
 use std::collections::BTreeSet;
 

@@ -16,24 +16,14 @@ pub trait StateView {
     /// The value of a full state key.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     /// Full keys in `[start, end)` in ascending order, at most `limit`.
-    fn range(
-        &self,
-        start: &[u8],
-        end: Option<&[u8]>,
-        limit: usize,
-    ) -> Result<Rows, StoreError>;
+    fn range(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Result<Rows, StoreError>;
 }
 
 impl<S: Store + ?Sized> StateView for S {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         Store::get(self, key)
     }
-    fn range(
-        &self,
-        start: &[u8],
-        end: Option<&[u8]>,
-        limit: usize,
-    ) -> Result<Rows, StoreError> {
+    fn range(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Result<Rows, StoreError> {
         Store::range(self, start, end, limit)
     }
 }
@@ -137,12 +127,7 @@ impl StateView for BlockView<'_> {
         }
     }
 
-    fn range(
-        &self,
-        start: &[u8],
-        end: Option<&[u8]>,
-        limit: usize,
-    ) -> Result<Rows, StoreError> {
+    fn range(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Result<Rows, StoreError> {
         merged_range(self.store, &self.overlay, start, end, limit)
     }
 }
@@ -192,7 +177,11 @@ mod tests {
             }
             for _ in 0..(next() % 700) {
                 let k = format!("k{:04}", next() % 1000).into_bytes();
-                let v = if next() % 3 == 0 { None } else { Some(b"o".to_vec()) };
+                let v = if next() % 3 == 0 {
+                    None
+                } else {
+                    Some(b"o".to_vec())
+                };
                 overlay.insert(k, v);
             }
             let mut want = base.clone();

@@ -8,11 +8,11 @@
 
 use crate::codec;
 use crate::config::ChannelConfig;
-use crate::contract::{decode_args, refuse, state_key, Context, Contract, ContractError};
+use crate::contract::{Context, Contract, ContractError, decode_args, refuse, state_key};
 use crate::crypto::{Hash, KeyPair};
 use crate::identity::Certificate;
-use crate::policy::{check_endorsements, Endorsement, Policy};
-use crate::tx::{sign_tx, SignerRef, Transaction, TxBody};
+use crate::policy::{Endorsement, Policy, check_endorsements};
+use crate::tx::{SignerRef, Transaction, TxBody, sign_tx};
 use borsh::{BorshDeserialize, BorshSerialize};
 
 /// The config contract's name.
@@ -46,11 +46,17 @@ pub fn cert_state_key(cert_id: &Hash) -> Vec<u8> {
 pub struct ConfigContract;
 
 impl Contract for ConfigContract {
-    fn call(&self, ctx: &mut dyn Context, method: &str, args: &[u8]) -> Result<Vec<u8>, ContractError> {
+    fn call(
+        &self,
+        ctx: &mut dyn Context,
+        method: &str,
+        args: &[u8],
+    ) -> Result<Vec<u8>, ContractError> {
         let update: ConfigUpdate = decode_args(args)?;
         let new: ChannelConfig = codec::decode("channel config", &update.config)
             .map_err(|e| ContractError::BadArguments(e.to_string()))?;
-        new.validate().map_err(|e| ContractError::BadArguments(e.to_string()))?;
+        new.validate()
+            .map_err(|e| ContractError::BadArguments(e.to_string()))?;
         if new.channel_id != ctx.block().channel {
             return refuse(format!(
                 "config is for channel {:?}, not {:?}",
@@ -70,8 +76,15 @@ impl Contract for ConfigContract {
                 }
                 // Every organization consents to be part of the channel.
                 let policy = Policy::all_admins(&new.org_names());
-                check_endorsements(&policy, &digest, &update.endorsements, &new.orgs, &new.revocations, now_ms)
-                    .map_err(|e| ContractError::PolicyNotSatisfied(e.to_string()))?;
+                check_endorsements(
+                    &policy,
+                    &digest,
+                    &update.endorsements,
+                    &new.orgs,
+                    &new.revocations,
+                    now_ms,
+                )
+                .map_err(|e| ContractError::PolicyNotSatisfied(e.to_string()))?;
             }
             "update" => {
                 let current = ctx.config().clone();
@@ -95,7 +108,11 @@ impl Contract for ConfigContract {
                 )
                 .map_err(|e| ContractError::PolicyNotSatisfied(e.to_string()))?;
             }
-            other => return Err(ContractError::BadArguments(format!("unknown method {other:?}"))),
+            other => {
+                return Err(ContractError::BadArguments(format!(
+                    "unknown method {other:?}"
+                )));
+            }
         }
         ctx.put(CONFIG_KEY, &update.config)?;
         ctx.emit("config_updated", &new.version.to_le_bytes())?;
@@ -142,8 +159,10 @@ pub fn genesis_config(tx: &Transaction) -> Result<ChannelConfig, String> {
     if body.contract != CONFIG_CONTRACT || body.method != "genesis" {
         return Err("the genesis block must hold one _config.genesis transaction".into());
     }
-    let update: ConfigUpdate = codec::decode("config update", &body.args).map_err(|e| e.to_string())?;
-    let config: ChannelConfig = codec::decode("channel config", &update.config).map_err(|e| e.to_string())?;
+    let update: ConfigUpdate =
+        codec::decode("config update", &body.args).map_err(|e| e.to_string())?;
+    let config: ChannelConfig =
+        codec::decode("channel config", &update.config).map_err(|e| e.to_string())?;
     config.validate().map_err(|e| e.to_string())?;
     Ok(config)
 }

@@ -1,7 +1,7 @@
 //! Transactions: a signed call of one contract method on one channel.
 
 use crate::codec::{self, CodecError};
-use crate::crypto::{domain, Hash, KeyPair, Signed};
+use crate::crypto::{Hash, KeyPair, Signed, domain};
 use crate::identity::Certificate;
 use borsh::{BorshDeserialize, BorshSerialize};
 

@@ -41,7 +41,10 @@ fn s(e: StoreError) -> String {
 
 /// Runs the whole suite. `open` opens (or creates) a store in a directory;
 /// `dir` must be empty. Returns the first failed expectation.
-pub fn run<S: Store>(dir: &Path, open: &dyn Fn(&Path) -> Result<S, StoreError>) -> Result<(), String> {
+pub fn run<S: Store>(
+    dir: &Path,
+    open: &dyn Fn(&Path) -> Result<S, StoreError>,
+) -> Result<(), String> {
     let a = dir.join("a");
     std::fs::create_dir_all(&a).map_err(|e| e.to_string())?;
     empty_store(&open(&a).map_err(s)?)?;
@@ -60,10 +63,22 @@ pub fn run<S: Store>(dir: &Path, open: &dyn Fn(&Path) -> Result<S, StoreError>) 
 }
 
 fn empty_store<S: Store>(store: &S) -> Result<(), String> {
-    check(store.head().map_err(s)?.is_none(), "empty store has no head")?;
-    check(store.block(0).map_err(s)?.is_none(), "empty store has no block 0")?;
-    check(store.get(b"k").map_err(s)?.is_none(), "empty store has no state")?;
-    check(store.lthash().map_err(s)?.is_none(), "empty store has no lthash")?;
+    check(
+        store.head().map_err(s)?.is_none(),
+        "empty store has no head",
+    )?;
+    check(
+        store.block(0).map_err(s)?.is_none(),
+        "empty store has no block 0",
+    )?;
+    check(
+        store.get(b"k").map_err(s)?.is_none(),
+        "empty store has no state",
+    )?;
+    check(
+        store.lthash().map_err(s)?.is_none(),
+        "empty store has no lthash",
+    )?;
     check(
         store.range(b"", None, 10).map_err(s)?.is_empty(),
         "empty store ranges to nothing",
@@ -87,7 +102,11 @@ fn commits_and_queries<S: Store>(store: &S) -> Result<(), String> {
         ))
         .map_err(s)?;
     check(
-        store.head().map_err(s)? == Some(Head { height: 1, hash: Hash::of(&1u64.to_le_bytes()) }),
+        store.head().map_err(s)?
+            == Some(Head {
+                height: 1,
+                hash: Hash::of(&1u64.to_le_bytes()),
+            }),
         "head is the last commit",
     )?;
     check(
@@ -99,16 +118,29 @@ fn commits_and_queries<S: Store>(store: &S) -> Result<(), String> {
         "block height by hash",
     )?;
     check(
-        store.tx_location(&Hash::of(b"t2")).map_err(s)? == Some(TxLocation { height: 1, index: 1 }),
+        store.tx_location(&Hash::of(b"t2")).map_err(s)?
+            == Some(TxLocation {
+                height: 1,
+                index: 1,
+            }),
         "tx location by id",
     )?;
-    check(store.tx_location(&Hash::of(b"nope")).map_err(s)?.is_none(), "unknown tx")?;
+    check(
+        store.tx_location(&Hash::of(b"nope")).map_err(s)?.is_none(),
+        "unknown tx",
+    )?;
     check(
         store.get(b"k").map_err(s)?.as_deref() == Some(b"v2".as_slice()),
         "a later write in the block wins",
     )?;
-    check(store.get(b"gone").map_err(s)?.is_none(), "a delete removes the key")?;
-    check(store.lthash().map_err(s)? == Some(vec![1; 8]), "lthash is the last commit's")
+    check(
+        store.get(b"gone").map_err(s)?.is_none(),
+        "a delete removes the key",
+    )?;
+    check(
+        store.lthash().map_err(s)? == Some(vec![1; 8]),
+        "lthash is the last commit's",
+    )
 }
 
 fn out_of_order_is_refused<S: Store>(store: &S) -> Result<(), String> {
@@ -135,7 +167,10 @@ fn ranges<S: Store>(store: &S) -> Result<(), String> {
         .map_err(s)?;
     let got = store.range(b"r/", Some(b"r0"), 100).map_err(s)?;
     let names: Vec<&[u8]> = got.iter().map(|(k, _)| k.as_slice()).collect();
-    check(names == keys[..4].to_vec(), "range is [start, end) in byte order")?;
+    check(
+        names == keys[..4].to_vec(),
+        "range is [start, end) in byte order",
+    )?;
     check(got.iter().all(|(k, v)| k == v), "range returns values")?;
     check(
         store.range(b"r/", Some(b"r0"), 2).map_err(s)?.len() == 2,
@@ -156,9 +191,21 @@ fn ranges<S: Store>(store: &S) -> Result<(), String> {
 fn history<S: Store>(store: &S) -> Result<(), String> {
     let h = store.history(b"k", 100).map_err(s)?;
     let want = vec![
-        HistoryEntry { height: 0, tx_index: 0, value: Some(b"v0".to_vec()) },
-        HistoryEntry { height: 1, tx_index: 0, value: Some(b"v1".to_vec()) },
-        HistoryEntry { height: 1, tx_index: 1, value: Some(b"v2".to_vec()) },
+        HistoryEntry {
+            height: 0,
+            tx_index: 0,
+            value: Some(b"v0".to_vec()),
+        },
+        HistoryEntry {
+            height: 1,
+            tx_index: 0,
+            value: Some(b"v1".to_vec()),
+        },
+        HistoryEntry {
+            height: 1,
+            tx_index: 1,
+            value: Some(b"v2".to_vec()),
+        },
     ];
     check(h == want, "history lists every write, oldest first")?;
     check(

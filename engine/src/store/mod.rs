@@ -119,12 +119,7 @@ pub trait Store: Send + Sync + 'static {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     /// Keys in `[start, end)` (`end = None`: unbounded) in ascending order,
     /// at most `limit` (capped at [`QUERY_ROWS_MAX`]).
-    fn range(
-        &self,
-        start: &[u8],
-        end: Option<&[u8]>,
-        limit: usize,
-    ) -> Result<Rows, StoreError>;
+    fn range(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Result<Rows, StoreError>;
     /// The latest `limit` writes to `key` (capped at [`QUERY_ROWS_MAX`]),
     /// oldest first.
     fn history(&self, key: &[u8], limit: usize) -> Result<Vec<HistoryEntry>, StoreError>;
@@ -185,12 +180,7 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         (**self).get(key)
     }
-    fn range(
-        &self,
-        start: &[u8],
-        end: Option<&[u8]>,
-        limit: usize,
-    ) -> Result<Rows, StoreError> {
+    fn range(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Result<Rows, StoreError> {
         (**self).range(start, end, limit)
     }
     fn history(&self, key: &[u8], limit: usize) -> Result<Vec<HistoryEntry>, StoreError> {

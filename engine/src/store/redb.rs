@@ -2,8 +2,8 @@
 //! crash-safe, fsync'd commits (`Durability::Immediate`).
 
 use super::{
-    check_order, decode_history_value, encode_history_value, BlockCommit, Head, HistoryEntry, Rows,
-    Store, StoreError, TxLocation, QUERY_ROWS_MAX,
+    BlockCommit, Head, HistoryEntry, QUERY_ROWS_MAX, Rows, Store, StoreError, TxLocation,
+    check_order, decode_history_value, encode_history_value,
 };
 use crate::codec;
 use crate::crypto::Hash;
@@ -32,7 +32,18 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
 impl RedbStore {
     /// Opens (or creates) the store file at `path`.
     pub fn open(path: &Path) -> Result<RedbStore, StoreError> {
-        let db = Database::create(path).map_err(backend)?;
+        Self::init(Database::create(path).map_err(backend)?)
+    }
+
+    /// A store held in memory only (tests, building a genesis block).
+    pub fn in_memory() -> Result<RedbStore, StoreError> {
+        let db = Database::builder()
+            .create_with_backend(::redb::backends::InMemoryBackend::new())
+            .map_err(backend)?;
+        Self::init(db)
+    }
+
+    fn init(db: Database) -> Result<RedbStore, StoreError> {
         // Create every table up front so read transactions never meet a
         // missing table.
         let tx = db.begin_write().map_err(backend)?;
@@ -74,18 +85,25 @@ impl Store for RedbStore {
             };
             check_order(head, c)?;
             let mut blocks = tx.open_table(BLOCKS).map_err(backend)?;
-            blocks.insert(c.height, c.block.as_slice()).map_err(backend)?;
+            blocks
+                .insert(c.height, c.block.as_slice())
+                .map_err(backend)?;
             let mut hashes = tx.open_table(BLOCK_HASHES).map_err(backend)?;
-            hashes.insert(c.hash.0.as_slice(), c.height).map_err(backend)?;
+            hashes
+                .insert(c.hash.0.as_slice(), c.height)
+                .map_err(backend)?;
             let mut txs = tx.open_table(TXS).map_err(backend)?;
             for (id, index) in &c.txs {
-                txs.insert(id.0.as_slice(), (c.height, *index)).map_err(backend)?;
+                txs.insert(id.0.as_slice(), (c.height, *index))
+                    .map_err(backend)?;
             }
             let mut state = tx.open_table(STATE).map_err(backend)?;
             let mut history = tx.open_table(HISTORY).map_err(backend)?;
             for w in &c.writes {
                 match &w.value {
-                    Some(v) => state.insert(w.key.as_slice(), v.as_slice()).map_err(backend)?,
+                    Some(v) => state
+                        .insert(w.key.as_slice(), v.as_slice())
+                        .map_err(backend)?,
                     None => state.remove(w.key.as_slice()).map_err(backend)?,
                 };
                 let hv = encode_history_value(w.value.as_deref());
@@ -98,7 +116,8 @@ impl Store for RedbStore {
                 hash: c.hash,
             });
             meta.insert(META_HEAD, head.as_slice()).map_err(backend)?;
-            meta.insert(META_LTHASH, c.lthash.as_slice()).map_err(backend)?;
+            meta.insert(META_LTHASH, c.lthash.as_slice())
+                .map_err(backend)?;
         }
         // redb's default durability is Immediate: commit returns after fsync.
         tx.commit().map_err(backend)
@@ -113,7 +132,9 @@ impl Store for RedbStore {
     fn height_of(&self, hash: &Hash) -> Result<Option<u64>, StoreError> {
         let tx = self.db.begin_read().map_err(backend)?;
         let t = tx.open_table(BLOCK_HASHES).map_err(backend)?;
-        Ok(t.get(hash.0.as_slice()).map_err(backend)?.map(|v| v.value()))
+        Ok(t.get(hash.0.as_slice())
+            .map_err(backend)?
+            .map(|v| v.value()))
     }
 
     fn tx_location(&self, id: &Hash) -> Result<Option<TxLocation>, StoreError> {
@@ -131,12 +152,7 @@ impl Store for RedbStore {
         Ok(t.get(key).map_err(backend)?.map(|v| v.value().to_vec()))
     }
 
-    fn range(
-        &self,
-        start: &[u8],
-        end: Option<&[u8]>,
-        limit: usize,
-    ) -> Result<Rows, StoreError> {
+    fn range(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Result<Rows, StoreError> {
         let limit = limit.min(QUERY_ROWS_MAX);
         let tx = self.db.begin_read().map_err(backend)?;
         let t = tx.open_table(STATE).map_err(backend)?;
@@ -177,6 +193,8 @@ impl Store for RedbStore {
     fn lthash(&self) -> Result<Option<Vec<u8>>, StoreError> {
         let tx = self.db.begin_read().map_err(backend)?;
         let t = tx.open_table(META).map_err(backend)?;
-        Ok(t.get(META_LTHASH).map_err(backend)?.map(|v| v.value().to_vec()))
+        Ok(t.get(META_LTHASH)
+            .map_err(backend)?
+            .map(|v| v.value().to_vec()))
     }
 }

@@ -5,8 +5,8 @@
 //! default: sled 0.34 has open crash-recovery issues (see docs/DECISIONS.md).
 
 use super::{
-    check_order, decode_history_value, encode_history_value, BlockCommit, Head, HistoryEntry, Rows,
-    Store, StoreError, TxLocation, QUERY_ROWS_MAX,
+    BlockCommit, Head, HistoryEntry, QUERY_ROWS_MAX, Rows, Store, StoreError, TxLocation,
+    check_order, decode_history_value, encode_history_value,
 };
 use crate::codec;
 use crate::crypto::Hash;
@@ -115,7 +115,11 @@ impl Store for SledStore {
     }
 
     fn height_of(&self, hash: &Hash) -> Result<Option<u64>, StoreError> {
-        match self.db.get(prefixed(BLOCK_HASH, &hash.0)).map_err(backend)? {
+        match self
+            .db
+            .get(prefixed(BLOCK_HASH, &hash.0))
+            .map_err(backend)?
+        {
             None => Ok(None),
             Some(v) => {
                 let b: [u8; 8] = v
@@ -152,12 +156,7 @@ impl Store for SledStore {
             .map(|v| v.to_vec()))
     }
 
-    fn range(
-        &self,
-        start: &[u8],
-        end: Option<&[u8]>,
-        limit: usize,
-    ) -> Result<Rows, StoreError> {
+    fn range(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Result<Rows, StoreError> {
         let limit = limit.min(QUERY_ROWS_MAX);
         let lo = prefixed(STATE, start);
         let hi = match end {
@@ -198,6 +197,10 @@ impl Store for SledStore {
     }
 
     fn lthash(&self) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.db.get(META_LTHASH).map_err(backend)?.map(|v| v.to_vec()))
+        Ok(self
+            .db
+            .get(META_LTHASH)
+            .map_err(backend)?
+            .map(|v| v.to_vec()))
     }
 }

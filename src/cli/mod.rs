@@ -1,0 +1,133 @@
+//! Command definitions and dispatch.
+
+mod demo;
+mod init;
+mod inspect;
+mod render;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Productivist: a permissioned ledger for distributed manufacturing.
+#[derive(Parser, Debug)]
+#[command(name = "productivist", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create a development network: organizations, member identities for
+    /// every role, node keys and the public channel's genesis.
+    Init {
+        /// Directory to write the network to.
+        #[arg(long)]
+        out: PathBuf,
+        /// Overwrite existing keys.
+        #[arg(long)]
+        force: bool,
+        /// Channel id.
+        #[arg(long, default_value = "public")]
+        channel: String,
+        /// Consensus: raft or bft.
+        #[arg(long, default_value = "raft")]
+        consensus: String,
+        /// Number of consenter nodes.
+        #[arg(long, default_value_t = 1)]
+        nodes: usize,
+    },
+    /// Run the Productivist story on the embedded single-node ledger.
+    Demo {
+        /// Data directory.
+        #[arg(long, default_value = productivist::embedded::DEFAULT_DATA_DIR)]
+        data: PathBuf,
+    },
+    /// List blocks.
+    Blocks {
+        /// Data directory.
+        #[arg(long, default_value = productivist::embedded::DEFAULT_DATA_DIR)]
+        data: PathBuf,
+        /// Channel.
+        #[arg(long, default_value = "public")]
+        channel: String,
+        /// First height to list (default: the last `limit` blocks).
+        #[arg(long)]
+        from: Option<u64>,
+        /// How many blocks.
+        #[arg(long, default_value_t = 20)]
+        limit: u64,
+        /// Also list each block's transactions.
+        #[arg(long)]
+        txs: bool,
+    },
+    /// Show a transaction by id, with its result and events.
+    Tx {
+        /// The transaction id (64 hex digits).
+        id: String,
+        /// Data directory.
+        #[arg(long, default_value = productivist::embedded::DEFAULT_DATA_DIR)]
+        data: PathBuf,
+        /// Channel.
+        #[arg(long, default_value = "public")]
+        channel: String,
+    },
+    /// Show a state key: CONTRACT/KEY (the key as text, or 0x-prefixed hex).
+    State {
+        /// CONTRACT/KEY.
+        key: String,
+        /// Data directory.
+        #[arg(long, default_value = productivist::embedded::DEFAULT_DATA_DIR)]
+        data: PathBuf,
+        /// Channel.
+        #[arg(long, default_value = "public")]
+        channel: String,
+        /// Also show the key's history.
+        #[arg(long)]
+        history: bool,
+    },
+}
+
+/// A command's failure: one line for a person.
+#[derive(Debug)]
+pub struct CliError(pub String);
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<E: std::error::Error> From<E> for CliError {
+    fn from(e: E) -> Self {
+        CliError(e.to_string())
+    }
+}
+
+/// Runs a parsed command.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Init {
+            out,
+            force,
+            channel,
+            consensus,
+            nodes,
+        } => init::run(&out, force, &channel, &consensus, nodes),
+        Command::Demo { data } => demo::run(&data),
+        Command::Blocks {
+            data,
+            channel,
+            from,
+            limit,
+            txs,
+        } => inspect::blocks(&data, &channel, from, limit, txs),
+        Command::Tx { id, data, channel } => inspect::tx(&data, &channel, &id),
+        Command::State {
+            key,
+            data,
+            channel,
+            history,
+        } => inspect::state(&data, &channel, &key, history),
+    }
+}
