@@ -1,9 +1,16 @@
-//! Sequential, deterministic execution of a block's transactions.
+//! Execution of a block's transactions, sequential or parallel, with one
+//! result: the sequential one.
 //!
-//! This is the reference semantics: parallel execution must produce exactly
-//! these results, events, writes and state root.
+//! [`execute_block`] with one thread is the reference semantics. With more
+//! threads ([`crate::parallel`]) admission and a first, optimistic execution
+//! of every transaction run in parallel against the committed state, recording
+//! what each read; then a deterministic pass in block order keeps each
+//! optimistic result whose reads no earlier transaction of the block wrote,
+//! and re-executes the others on the block's current state. Results, events,
+//! writes and the state root are identical to sequential execution, for any
+//! thread count.
 
-use crate::admission::{AdmitError, admit};
+use crate::admission::{admit, Admitted, AdmitError};
 use crate::block::{InvalidCode, TxResult, TxStatus};
 use crate::codec;
 use crate::config::ChannelConfig;
@@ -13,7 +20,7 @@ use crate::crypto::Hash;
 use crate::identity::Certificate;
 use crate::state::{BlockView, Overlay, StateView};
 use crate::store::{Rows, StateWrite, Store, StoreError};
-use crate::system::{CONFIG_CONTRACT, cert_state_key};
+use crate::system::{cert_state_key, CONFIG_CONTRACT};
 use crate::tx::TxId;
 use std::collections::HashSet;
 
@@ -41,112 +48,205 @@ pub fn resolve_cert(store: &dyn StateView, id: &Hash) -> Result<Option<Certifica
     }
 }
 
-/// Executes `txs` in order on top of `store`, under `config`.
+/// A transaction after the checks that do not depend on the rest of the
+/// block: admission and replay against committed blocks.
+#[derive(Debug)]
+pub enum Prepared {
+    /// Refused; its result is final.
+    Rejected(TxResult),
+    /// Authenticated and not committed before.
+    Admitted(Box<Admitted>),
+}
+
+/// Admission plus the replay check against committed transactions. Depends
+/// only on the bytes, the config, the block time and the committed store, so
+/// it runs on any thread in any order.
+pub fn prepare(
+    store: &dyn Store,
+    config: &ChannelConfig,
+    block: &BlockInfo,
+    bytes: &[u8],
+) -> Result<Prepared, StoreError> {
+    let state = StoreView(store);
+    let resolve = |id: &Hash| resolve_cert(&state, id);
+    let admitted = match admit(bytes, config, block.timestamp_ms, &resolve) {
+        Ok(a) => a,
+        Err(AdmitError::Rejected(r)) => return Ok(Prepared::Rejected(TxResult::invalid(r.code, r.reason))),
+        Err(AdmitError::Store(e)) => return Err(e),
+    };
+    if store.tx_location(&admitted.id)?.is_some() {
+        return Ok(Prepared::Rejected(replay(&admitted.id)));
+    }
+    Ok(Prepared::Admitted(Box::new(admitted)))
+}
+
+fn replay(id: &TxId) -> TxResult {
+    TxResult::invalid(InvalidCode::Replay, format!("transaction {id} was already committed"))
+}
+
+/// The outcome of running one admitted transaction on some view.
+#[derive(Debug)]
+pub struct TxOutcome {
+    /// Its result.
+    pub result: TxResult,
+    /// Its writes (empty when invalid).
+    pub writes: Overlay,
+}
+
+/// Runs one admitted transaction on `view`: authorization, the contract call,
+/// limits, and the registration of an embedded certificate.
+pub fn run_tx(
+    view: &dyn StateView,
+    contracts: &Contracts,
+    config: &ChannelConfig,
+    block: &BlockInfo,
+    admitted: &Admitted,
+) -> Result<TxOutcome, StoreError> {
+    let invalid = |code, reason: String| TxOutcome {
+        result: TxResult::invalid(code, reason),
+        writes: Overlay::new(),
+    };
+    let body = admitted.tx.value();
+    let system = body.contract.starts_with('_');
+    if system && body.contract != CONFIG_CONTRACT {
+        return Ok(invalid(
+            InvalidCode::NotAuthorized,
+            format!("system contract {:?} cannot be called by a transaction", body.contract),
+        ));
+    }
+    if !system && !config.policies.submit.admits(&admitted.identity.roles) {
+        return Ok(invalid(
+            InvalidCode::NotAuthorized,
+            format!(
+                "{} may not submit transactions on {:?} (needs one of {:?})",
+                admitted.identity.account(),
+                config.channel_id,
+                config.policies.submit.any_of
+            ),
+        ));
+    }
+    let mut ctx = TxContext::new(
+        view,
+        contracts,
+        config,
+        block,
+        &admitted.identity,
+        admitted.id,
+        &body.contract,
+        false,
+    );
+    let outcome = ctx.run(&body.method, &body.args);
+    let mut effects = ctx.finish();
+    match outcome {
+        Ok(output) if output.len() > OUTPUT_BYTES_MAX => Ok(invalid(
+            InvalidCode::LimitExceeded,
+            format!("output of {} bytes > {OUTPUT_BYTES_MAX}", output.len()),
+        )),
+        Ok(output) => {
+            if let Some(cert) = &admitted.embedded_cert {
+                let key = cert_state_key(&admitted.identity.cert_id);
+                if !effects.writes.contains_key(&key) && view.get(&key)?.is_none() {
+                    effects.writes.insert(key, Some(codec::encode(cert)));
+                }
+            }
+            Ok(TxOutcome {
+                result: TxResult {
+                    status: TxStatus::Valid,
+                    events: effects.events,
+                    output,
+                },
+                writes: effects.writes,
+            })
+        }
+        Err(e) => match e.code() {
+            Some(code) => Ok(invalid(code, e.to_string())),
+            // The store failed under the contract: stop the block rather than
+            // record a result another node would not reproduce.
+            None => Err(StoreError::Backend(e.to_string())),
+        },
+    }
+}
+
+/// Executes `txs` in order on top of `store`, under `config`, on `threads`
+/// threads (1 = sequential). The output does not depend on `threads`.
 pub fn execute_block(
     store: &dyn Store,
     contracts: &Contracts,
     config: &ChannelConfig,
     block: &BlockInfo,
     txs: &[Vec<u8>],
+    threads: usize,
 ) -> Result<ExecutionOutput, StoreError> {
-    let state: &dyn StateView = &StoreView(store);
-    let mut view = BlockView::new(state);
-    let mut results = Vec::with_capacity(txs.len());
-    let mut tx_index = Vec::new();
-    let mut seen: HashSet<TxId> = HashSet::with_capacity(txs.len());
-    let resolve = |id: &Hash| resolve_cert(state, id);
-    for (i, bytes) in txs.iter().enumerate() {
-        let index = u32::try_from(i).map_err(|_| StoreError::Corrupt("block too long".into()))?;
-        let admitted = match admit(bytes, config, block.timestamp_ms, &resolve) {
-            Ok(a) => a,
-            Err(AdmitError::Rejected(r)) => {
-                results.push(TxResult::invalid(r.code, r.reason));
-                continue;
-            }
-            Err(AdmitError::Store(e)) => return Err(e),
-        };
-        if seen.contains(&admitted.id) || store.tx_location(&admitted.id)?.is_some() {
-            results.push(TxResult::invalid(
-                InvalidCode::Replay,
-                format!("transaction {} was already committed", admitted.id),
-            ));
-            continue;
-        }
-        seen.insert(admitted.id);
-        tx_index.push((admitted.id, index));
-        let body = admitted.tx.value();
-        let system = body.contract.starts_with('_');
-        if system && body.contract != CONFIG_CONTRACT {
-            results.push(TxResult::invalid(
-                InvalidCode::NotAuthorized,
-                format!(
-                    "system contract {:?} cannot be called by a transaction",
-                    body.contract
-                ),
-            ));
-            continue;
-        }
-        if !system && !config.policies.submit.admits(&admitted.identity.roles) {
-            results.push(TxResult::invalid(
-                InvalidCode::NotAuthorized,
-                format!(
-                    "{} may not submit transactions on {:?} (needs one of {:?})",
-                    admitted.identity.account(),
-                    config.channel_id,
-                    config.policies.submit.any_of
-                ),
-            ));
-            continue;
-        }
-        let mut ctx = TxContext::new(
-            &view,
-            contracts,
-            config,
-            block,
-            &admitted.identity,
-            admitted.id,
-            &body.contract,
-            false,
-        );
-        let outcome = ctx.run(&body.method, &body.args);
-        let mut effects = ctx.finish();
-        match outcome {
-            Ok(output) if output.len() > OUTPUT_BYTES_MAX => {
-                results.push(TxResult::invalid(
-                    InvalidCode::LimitExceeded,
-                    format!("output of {} bytes > {OUTPUT_BYTES_MAX}", output.len()),
-                ));
-            }
-            Ok(output) => {
-                if let Some(cert) = &admitted.embedded_cert {
-                    let key = cert_state_key(&admitted.identity.cert_id);
-                    if !effects.writes.contains_key(&key) && view.get(&key)?.is_none() {
-                        effects.writes.insert(key, Some(codec::encode(cert)));
-                    }
-                }
-                view.apply(index, effects.writes.into_iter().collect());
-                results.push(TxResult {
-                    status: TxStatus::Valid,
-                    events: effects.events,
-                    output,
-                });
-            }
-            Err(e) => match e.code() {
-                Some(code) => results.push(TxResult::invalid(code, e.to_string())),
-                // The store failed under the contract: stop the block rather
-                // than record a result another node would not reproduce.
-                None => return Err(StoreError::Backend(e.to_string())),
-            },
+    if threads > 1 && txs.len() > 1 {
+        return crate::parallel::execute_block_parallel(store, contracts, config, block, txs, threads);
+    }
+    let state = StoreView(store);
+    let mut view = BlockView::new(&state);
+    let mut acc = Accumulator::new(txs.len());
+    for bytes in txs {
+        let prepared = prepare(store, config, block, bytes)?;
+        acc.step(prepared, |admitted, view| run_tx(view, contracts, config, block, admitted), &mut view)?;
+    }
+    Ok(acc.finish(view))
+}
+
+/// The in-order part of execution, shared by the sequential and parallel
+/// paths so that both apply exactly the same rules in the same order.
+pub(crate) struct Accumulator {
+    results: Vec<TxResult>,
+    tx_index: Vec<(TxId, u32)>,
+    seen: HashSet<TxId>,
+}
+
+impl Accumulator {
+    pub(crate) fn new(txs: usize) -> Accumulator {
+        Accumulator {
+            results: Vec::with_capacity(txs),
+            tx_index: Vec::new(),
+            seen: HashSet::with_capacity(txs),
         }
     }
-    let (overlay, log) = view.into_parts();
-    debug_assert_eq!(results.len(), txs.len());
-    Ok(ExecutionOutput {
-        results,
-        tx_index,
-        overlay,
-        log,
-    })
+
+    /// Records the next transaction. `run` executes it on the block's current
+    /// state when it is admitted and not a replay within the block.
+    pub(crate) fn step(
+        &mut self,
+        prepared: Prepared,
+        run: impl FnOnce(&Admitted, &BlockView<'_>) -> Result<TxOutcome, StoreError>,
+        view: &mut BlockView<'_>,
+    ) -> Result<(), StoreError> {
+        let index = u32::try_from(self.results.len()).map_err(|_| StoreError::Corrupt("block too long".into()))?;
+        let admitted = match prepared {
+            Prepared::Rejected(r) => {
+                self.results.push(r);
+                return Ok(());
+            }
+            Prepared::Admitted(a) => a,
+        };
+        if !self.seen.insert(admitted.id) {
+            self.results.push(replay(&admitted.id));
+            return Ok(());
+        }
+        self.tx_index.push((admitted.id, index));
+        let outcome = run(&admitted, view)?;
+        if outcome.result.status.is_valid() {
+            view.apply(index, outcome.writes.into_iter().collect());
+        } else {
+            debug_assert!(outcome.writes.is_empty(), "an invalid transaction writes nothing");
+        }
+        self.results.push(outcome.result);
+        Ok(())
+    }
+
+    pub(crate) fn finish(self, view: BlockView<'_>) -> ExecutionOutput {
+        let (overlay, log) = view.into_parts();
+        ExecutionOutput {
+            results: self.results,
+            tx_index: self.tx_index,
+            overlay,
+            log,
+        }
+    }
 }
 
 /// Adapts a `&dyn Store` to a `StateView` (trait objects do not upcast).

@@ -81,6 +81,7 @@ pub struct Ledger<S: Store> {
     config: Option<Arc<ChannelConfig>>,
     tip: Option<Tip>,
     lthash: LtHash,
+    threads: usize,
 }
 
 impl<S: Store> Ledger<S> {
@@ -96,6 +97,7 @@ impl<S: Store> Ledger<S> {
             config: None,
             tip: None,
             lthash: LtHash::zero(),
+            threads: 1,
         };
         if let Some(head) = ledger.store.head()? {
             let block = ledger.block(head.height)?.ok_or_else(|| {
@@ -134,6 +136,17 @@ impl<S: Store> Ledger<S> {
             .map_err(|e| LedgerError::Corrupt(e.to_string()))?;
         self.config = Some(Arc::new(config));
         Ok(())
+    }
+
+    /// Sets how many threads validate and execute a block (1 = sequential).
+    /// Results do not depend on it.
+    pub fn set_threads(&mut self, threads: usize) {
+        self.threads = threads.clamp(1, 256);
+    }
+
+    /// The number of execution threads.
+    pub fn threads(&self) -> usize {
+        self.threads
     }
 
     /// The store.
@@ -237,7 +250,7 @@ impl<S: Store> Ledger<S> {
             height,
             timestamp_ms,
         };
-        let out = execute_block(&self.store, &self.contracts, config, &info, &txs)?;
+        let out = execute_block(&self.store, &self.contracts, config, &info, &txs, self.threads)?;
         self.seal(out, txs, info, prev_hash, proposer)
     }
 

@@ -21,6 +21,7 @@ pub mod executor;
 pub mod identity;
 pub mod ledger;
 pub mod merkle;
+pub mod parallel;
 pub mod policy;
 pub mod state;
 pub mod state_root;
