@@ -9,7 +9,7 @@
 use crate::block::InvalidCode;
 use crate::config::ChannelConfig;
 use crate::crypto::{Hash, domain};
-use crate::identity::{Certificate, Identity, IdentityError, check_certificate};
+use crate::identity::{CertCache, Certificate, Identity, IdentityError, check_certificate_cached};
 use crate::store::StoreError;
 use crate::tx::{SignerRef, Transaction, TxId, decode_tx, tx_id};
 
@@ -71,12 +71,14 @@ pub fn identity_code(e: &IdentityError) -> InvalidCode {
 }
 
 /// Runs the admission checks at time `now_ms` (the block time, or the wall
-/// clock in a mempool). `resolve` finds certificates referenced by id.
+/// clock in a mempool). `resolve` finds certificates referenced by id;
+/// `cache` remembers certificates already verified.
 pub fn admit(
     bytes: &[u8],
     config: &ChannelConfig,
     now_ms: u64,
     resolve: &dyn Fn(&Hash) -> Result<Option<Certificate>, StoreError>,
+    cache: Option<&CertCache>,
 ) -> Result<Admitted, AdmitError> {
     let max = config.limits.max_tx_bytes as usize;
     let tx = decode_tx(bytes, max).map_err(|e| {
@@ -110,8 +112,9 @@ pub fn admit(
             }
         },
     };
-    let identity = check_certificate(&cert, &config.orgs, &config.revocations, now_ms)
-        .map_err(|e| Rejection::new(identity_code(&e), e.to_string()))?;
+    let identity =
+        check_certificate_cached(&cert, &config.orgs, &config.revocations, now_ms, cache)
+            .map_err(|e| Rejection::new(identity_code(&e), e.to_string()))?;
     let id = tx_id(&tx);
     // tx_id is exactly the digest that was signed.
     debug_assert_eq!(id, tx.digest(domain::TX));

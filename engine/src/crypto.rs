@@ -90,13 +90,24 @@ impl PublicKey {
         if key.is_weak() {
             return Err(CryptoError::WeakKey);
         }
+        // A mixed-order key (a prime-order point plus a torsion component)
+        // makes the cofactored and cofactorless verification equations
+        // disagree; honest keys are always torsion-free, so refuse the rest.
+        if !key.to_edwards().is_torsion_free() {
+            return Err(CryptoError::MixedOrderKey);
+        }
         Ok(key)
     }
 
     /// Verifies a signature over a 32-byte digest with `verify_strict`, the
-    /// acceptance rule everywhere in Productivist.
+    /// acceptance rule everywhere in Productivist. Keys are checked for
+    /// small and mixed order first (certificates are checked the same way
+    /// when loaded, so this repeats a cheap decompression only).
     pub fn verify(&self, digest: &Hash, signature: &SignatureBytes) -> Result<(), CryptoError> {
-        let key = self.check_strong()?;
+        let key = VerifyingKey::from_bytes(&self.0).map_err(|_| CryptoError::InvalidKey)?;
+        if key.is_weak() {
+            return Err(CryptoError::WeakKey);
+        }
         let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
         key.verify_strict(&digest.0, &sig)
             .map_err(|_| CryptoError::BadSignature)
@@ -134,6 +145,9 @@ pub enum CryptoError {
     /// The key has small order.
     #[error("weak (small-order) public key")]
     WeakKey,
+    /// The key has a small-order (torsion) component.
+    #[error("mixed-order public key (torsion component)")]
+    MixedOrderKey,
     /// `verify_strict` refused the signature.
     #[error("bad signature")]
     BadSignature,

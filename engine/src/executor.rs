@@ -10,17 +10,17 @@
 //! writes and the state root are identical to sequential execution, for any
 //! thread count.
 
-use crate::admission::{admit, Admitted, AdmitError};
+use crate::admission::{AdmitError, Admitted, admit};
 use crate::block::{InvalidCode, TxResult, TxStatus};
 use crate::codec;
 use crate::config::ChannelConfig;
 use crate::context::TxContext;
 use crate::contract::{BlockInfo, Contracts, OUTPUT_BYTES_MAX};
 use crate::crypto::Hash;
-use crate::identity::Certificate;
+use crate::identity::{CertCache, Certificate};
 use crate::state::{BlockView, Overlay, StateView};
 use crate::store::{Rows, StateWrite, Store, StoreError};
-use crate::system::{cert_state_key, CONFIG_CONTRACT};
+use crate::system::{CONFIG_CONTRACT, cert_state_key};
 use crate::tx::TxId;
 use std::collections::HashSet;
 
@@ -66,12 +66,15 @@ pub fn prepare(
     config: &ChannelConfig,
     block: &BlockInfo,
     bytes: &[u8],
+    cache: &CertCache,
 ) -> Result<Prepared, StoreError> {
     let state = StoreView(store);
     let resolve = |id: &Hash| resolve_cert(&state, id);
-    let admitted = match admit(bytes, config, block.timestamp_ms, &resolve) {
+    let admitted = match admit(bytes, config, block.timestamp_ms, &resolve, Some(cache)) {
         Ok(a) => a,
-        Err(AdmitError::Rejected(r)) => return Ok(Prepared::Rejected(TxResult::invalid(r.code, r.reason))),
+        Err(AdmitError::Rejected(r)) => {
+            return Ok(Prepared::Rejected(TxResult::invalid(r.code, r.reason)));
+        }
         Err(AdmitError::Store(e)) => return Err(e),
     };
     if store.tx_location(&admitted.id)?.is_some() {
@@ -81,7 +84,10 @@ pub fn prepare(
 }
 
 fn replay(id: &TxId) -> TxResult {
-    TxResult::invalid(InvalidCode::Replay, format!("transaction {id} was already committed"))
+    TxResult::invalid(
+        InvalidCode::Replay,
+        format!("transaction {id} was already committed"),
+    )
 }
 
 /// The outcome of running one admitted transaction on some view.
@@ -111,7 +117,10 @@ pub fn run_tx(
     if system && body.contract != CONFIG_CONTRACT {
         return Ok(invalid(
             InvalidCode::NotAuthorized,
-            format!("system contract {:?} cannot be called by a transaction", body.contract),
+            format!(
+                "system contract {:?} cannot be called by a transaction",
+                body.contract
+            ),
         ));
     }
     if !system && !config.policies.submit.admits(&admitted.identity.roles) {
@@ -176,16 +185,23 @@ pub fn execute_block(
     block: &BlockInfo,
     txs: &[Vec<u8>],
     threads: usize,
+    cache: &CertCache,
 ) -> Result<ExecutionOutput, StoreError> {
     if threads > 1 && txs.len() > 1 {
-        return crate::parallel::execute_block_parallel(store, contracts, config, block, txs, threads);
+        return crate::parallel::execute_block_parallel(
+            store, contracts, config, block, txs, threads, cache,
+        );
     }
     let state = StoreView(store);
     let mut view = BlockView::new(&state);
     let mut acc = Accumulator::new(txs.len());
     for bytes in txs {
-        let prepared = prepare(store, config, block, bytes)?;
-        acc.step(prepared, |admitted, view| run_tx(view, contracts, config, block, admitted), &mut view)?;
+        let prepared = prepare(store, config, block, bytes, cache)?;
+        acc.step(
+            prepared,
+            |admitted, view| run_tx(view, contracts, config, block, admitted),
+            &mut view,
+        )?;
     }
     Ok(acc.finish(view))
 }
@@ -215,7 +231,8 @@ impl Accumulator {
         run: impl FnOnce(&Admitted, &BlockView<'_>) -> Result<TxOutcome, StoreError>,
         view: &mut BlockView<'_>,
     ) -> Result<(), StoreError> {
-        let index = u32::try_from(self.results.len()).map_err(|_| StoreError::Corrupt("block too long".into()))?;
+        let index = u32::try_from(self.results.len())
+            .map_err(|_| StoreError::Corrupt("block too long".into()))?;
         let admitted = match prepared {
             Prepared::Rejected(r) => {
                 self.results.push(r);
@@ -232,7 +249,10 @@ impl Accumulator {
         if outcome.result.status.is_valid() {
             view.apply(index, outcome.writes.into_iter().collect());
         } else {
-            debug_assert!(outcome.writes.is_empty(), "an invalid transaction writes nothing");
+            debug_assert!(
+                outcome.writes.is_empty(),
+                "an invalid transaction writes nothing"
+            );
         }
         self.results.push(outcome.result);
         Ok(())

@@ -269,6 +269,54 @@ pub fn issue_certificate(
     Ok(Signed::sign(body, domain::CERTIFICATE, org_root))
 }
 
+/// Remembers certificates whose root signature and key already verified,
+/// so a member's certificate costs one signature verification per process
+/// rather than one per transaction. It memoizes a pure function of the
+/// certificate bytes and the root key, so verdicts never depend on it.
+pub struct CertCache {
+    verified: std::sync::RwLock<std::collections::HashSet<(Hash, PublicKey)>>,
+    capacity: usize,
+}
+
+impl CertCache {
+    /// A cache holding at most `capacity` certificates; when full it starts
+    /// over (simple, bounded, and correct whatever it holds).
+    pub fn new(capacity: usize) -> CertCache {
+        CertCache {
+            verified: std::sync::RwLock::new(std::collections::HashSet::new()),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn contains(&self, key: &(Hash, PublicKey)) -> bool {
+        self.verified
+            .read()
+            .map(|s| s.contains(key))
+            .unwrap_or(false)
+    }
+
+    fn insert(&self, key: (Hash, PublicKey)) {
+        if let Ok(mut s) = self.verified.write() {
+            if s.len() >= self.capacity {
+                s.clear();
+            }
+            s.insert(key);
+        }
+    }
+}
+
+impl Default for CertCache {
+    fn default() -> Self {
+        CertCache::new(100_000)
+    }
+}
+
+impl std::fmt::Debug for CertCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CertCache(capacity {})", self.capacity)
+    }
+}
+
 /// Decides whether `cert` is acceptable at `now_ms` for a channel with these
 /// organizations and revocations. Returns the member's identity.
 pub fn check_certificate(
@@ -277,19 +325,38 @@ pub fn check_certificate(
     revocations: &[Revocation],
     now_ms: u64,
 ) -> Result<Identity, IdentityError> {
+    check_certificate_cached(cert, orgs, revocations, now_ms, None)
+}
+
+/// [`check_certificate`], skipping the signature and key checks for a
+/// certificate `cache` has seen verify under the same root key.
+pub fn check_certificate_cached(
+    cert: &Certificate,
+    orgs: &[Organization],
+    revocations: &[Revocation],
+    now_ms: u64,
+    cache: Option<&CertCache>,
+) -> Result<Identity, IdentityError> {
     let body = cert.value();
     let org = orgs
         .iter()
         .find(|o| o.name == body.org)
         .ok_or_else(|| IdentityError::ForeignOrganization(body.org.clone()))?;
-    // Signature before anything else the certificate claims: an unsigned
-    // certificate says nothing trustworthy about itself.
-    cert.verify(domain::CERTIFICATE, &org.root_key)
-        .map_err(|_| IdentityError::BadCertificateSignature {
-            org: body.org.clone(),
-            subject: body.subject.clone(),
-        })?;
-    check_body(body)?;
+    let id = cert_id(cert);
+    let memo = (id, org.root_key);
+    if !cache.is_some_and(|c| c.contains(&memo)) {
+        // Signature before anything else the certificate claims: an unsigned
+        // certificate says nothing trustworthy about itself.
+        cert.verify(domain::CERTIFICATE, &org.root_key)
+            .map_err(|_| IdentityError::BadCertificateSignature {
+                org: body.org.clone(),
+                subject: body.subject.clone(),
+            })?;
+        check_body(body)?;
+        if let Some(c) = cache {
+            c.insert(memo);
+        }
+    }
     if revocations
         .iter()
         .any(|r| r.org == body.org && r.serial == body.serial)
@@ -320,7 +387,7 @@ pub fn check_certificate(
         subject: body.subject.clone(),
         roles: body.roles.clone(),
         public_key: body.public_key,
-        cert_id: cert_id(cert),
+        cert_id: id,
     })
 }
 

@@ -9,7 +9,7 @@ use crate::context::TxContext;
 use crate::contract::{BlockInfo, ContractError, Contracts};
 use crate::crypto::{Hash, PublicKey};
 use crate::executor::{ExecutionOutput, StoreView, execute_block, resolve_cert};
-use crate::identity::{Certificate, Identity};
+use crate::identity::{CertCache, Certificate, Identity};
 use crate::state::StateView;
 use crate::state_root::LtHash;
 use crate::store::{BlockCommit, Head, HistoryEntry, Store, StoreError, TxLocation};
@@ -82,6 +82,7 @@ pub struct Ledger<S: Store> {
     tip: Option<Tip>,
     lthash: LtHash,
     threads: usize,
+    cert_cache: CertCache,
 }
 
 impl<S: Store> Ledger<S> {
@@ -98,6 +99,7 @@ impl<S: Store> Ledger<S> {
             tip: None,
             lthash: LtHash::zero(),
             threads: 1,
+            cert_cache: CertCache::default(),
         };
         if let Some(head) = ledger.store.head()? {
             let block = ledger.block(head.height)?.ok_or_else(|| {
@@ -250,7 +252,15 @@ impl<S: Store> Ledger<S> {
             height,
             timestamp_ms,
         };
-        let out = execute_block(&self.store, &self.contracts, config, &info, &txs, self.threads)?;
+        let out = execute_block(
+            &self.store,
+            &self.contracts,
+            config,
+            &info,
+            &txs,
+            self.threads,
+            &self.cert_cache,
+        )?;
         self.seal(out, txs, info, prev_hash, proposer)
     }
 

@@ -19,9 +19,12 @@
 //! verdict cannot depend on grouping or thread count (see docs/DECISIONS.md on
 //! batch verification).
 
-use crate::contract::{BlockInfo, Contracts};
 use crate::config::ChannelConfig;
-use crate::executor::{prepare, run_tx, Accumulator, ExecutionOutput, Prepared, StoreView, TxOutcome};
+use crate::contract::{BlockInfo, Contracts};
+use crate::executor::{
+    Accumulator, ExecutionOutput, Prepared, StoreView, TxOutcome, prepare, run_tx,
+};
+use crate::identity::CertCache;
 use crate::state::{BlockView, StateView};
 use crate::store::{Rows, Store, StoreError};
 use rayon::prelude::*;
@@ -89,6 +92,7 @@ pub fn execute_block_parallel(
     block: &BlockInfo,
     txs: &[Vec<u8>],
     threads: usize,
+    cache: &CertCache,
 ) -> Result<ExecutionOutput, StoreError> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -98,7 +102,7 @@ pub fn execute_block_parallel(
     let optimistic: Vec<Optimistic> = pool.install(|| {
         txs.par_iter()
             .map(|bytes| -> Result<Optimistic, StoreError> {
-                let prepared = prepare(store, config, block, bytes)?;
+                let prepared = prepare(store, config, block, bytes, cache)?;
                 let outcome = match &prepared {
                     Prepared::Rejected(_) => None,
                     Prepared::Admitted(a) => {

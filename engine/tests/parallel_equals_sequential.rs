@@ -3,7 +3,9 @@
 //! blocks with controlled conflict rates.
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use productivist_engine::contract::{decode_args, refuse, Context, Contract, ContractError, Contracts};
+use productivist_engine::contract::{
+    Context, Contract, ContractError, Contracts, decode_args, refuse,
+};
 use productivist_engine::devnet::{DevNet, DevNetSpec, Member};
 use productivist_engine::ledger::Ledger;
 use productivist_engine::store::RedbStore;
@@ -12,11 +14,23 @@ use std::sync::Arc;
 
 #[derive(BorshSerialize, BorshDeserialize, Clone, Debug)]
 enum Op {
-    Set { key: String, value: u64 },
-    Transfer { from: String, to: String, amount: u64 },
+    Set {
+        key: String,
+        value: u64,
+    },
+    Transfer {
+        from: String,
+        to: String,
+        amount: u64,
+    },
     /// Sums every balance under a prefix (a range read) into `out`.
-    Sum { prefix: String, out: String },
-    Delete { key: String },
+    Sum {
+        prefix: String,
+        out: String,
+    },
+    Delete {
+        key: String,
+    },
 }
 
 /// A bank whose transfers fail on insufficient funds, so validity depends
@@ -31,7 +45,12 @@ fn get(ctx: &mut dyn Context, key: &str) -> Result<u64, ContractError> {
 }
 
 impl Contract for Bank {
-    fn call(&self, ctx: &mut dyn Context, method: &str, args: &[u8]) -> Result<Vec<u8>, ContractError> {
+    fn call(
+        &self,
+        ctx: &mut dyn Context,
+        method: &str,
+        args: &[u8],
+    ) -> Result<Vec<u8>, ContractError> {
         if method != "op" {
             return refuse("unknown method");
         }
@@ -68,7 +87,9 @@ fn ledger(net: &DevNet) -> Ledger<RedbStore> {
     let mut contracts = Contracts::new();
     contracts.register("bank", Arc::new(Bank));
     let mut l = Ledger::open(RedbStore::in_memory().unwrap(), contracts).unwrap();
-    let g = l.build_genesis(net.genesis_bytes(), 1_000, net.nodes[0].2.public()).unwrap();
+    let g = l
+        .build_genesis(net.genesis_bytes(), 1_000, net.nodes[0].2.public())
+        .unwrap();
     l.commit(g).unwrap();
     l
 }
@@ -103,7 +124,10 @@ fn block_strategy() -> impl Strategy<Value = (u8, Vec<(usize, Op)>, Vec<usize>)>
 }
 
 fn signers(net: &DevNet) -> Vec<&Member> {
-    ["carla", "anna", "ben", "dora"].iter().map(|n| net.find(n).unwrap()).collect()
+    ["carla", "anna", "ben", "dora"]
+        .iter()
+        .map(|n| net.find(n).unwrap())
+        .collect()
 }
 
 proptest! {
@@ -163,13 +187,23 @@ fn the_same_block_twice_gives_identical_bytes() {
     let who = signers(&net);
     let txs: Vec<Vec<u8>> = (0..50u64)
         .map(|i| {
-            let op = Op::Transfer { from: format!("acct/{:03}", i % 3), to: format!("acct/{:03}", i % 7), amount: i };
+            let op = Op::Transfer {
+                from: format!("acct/{:03}", i % 3),
+                to: format!("acct/{:03}", i % 7),
+                amount: i,
+            };
             who[(i % 4) as usize].call_bytes("public", "bank", "op", borsh::to_vec(&op).unwrap(), i)
         })
         .collect();
-    let a1 = ledger_a.propose(txs.clone(), 5_000, net.nodes[0].2.public()).unwrap();
-    let a2 = ledger_a.propose(txs.clone(), 5_000, net.nodes[0].2.public()).unwrap();
-    let b = ledger_b.propose(txs, 5_000, net.nodes[0].2.public()).unwrap();
+    let a1 = ledger_a
+        .propose(txs.clone(), 5_000, net.nodes[0].2.public())
+        .unwrap();
+    let a2 = ledger_a
+        .propose(txs.clone(), 5_000, net.nodes[0].2.public())
+        .unwrap();
+    let b = ledger_b
+        .propose(txs, 5_000, net.nodes[0].2.public())
+        .unwrap();
     assert_eq!(a1.bytes, a2.bytes);
     assert_eq!(a1.bytes, b.bytes);
 }
