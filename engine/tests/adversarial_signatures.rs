@@ -127,7 +127,7 @@ fn craft(case: Case, msg: &[u8]) -> ([u8; 32], [u8; 64]) {
                     &mixed.compress().to_bytes(),
                     msg,
                 );
-                if kk.as_bytes()[0] % 8 != 0 {
+                if !kk.as_bytes()[0].is_multiple_of(8) {
                     return (mixed.compress().to_bytes(), sig);
                 }
             }
