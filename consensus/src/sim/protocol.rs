@@ -1,0 +1,54 @@
+//! What the simulator needs from a protocol beyond [`Consensus`]: how to
+//! build and rebuild a node, how its durable writes land on a disk, its wire
+//! codec, and optional administrative chaos (membership, transfers).
+
+use crate::sim::SimConfig;
+use crate::sim::rng::SplitMix64;
+use crate::{Consensus, NodeId};
+
+/// A protocol the simulator can drive. Raft implements it in
+/// `raft_adapter.rs`; a BFT protocol implements the same hooks.
+pub trait SimProtocol: Consensus + Sized {
+    /// The durable "disk" of one node: only what `persist` wrote survives a
+    /// crash.
+    type Disk: Default;
+
+    /// A node that never persisted anything (first boot, or a crash before
+    /// its first write). `cluster` lists every node id.
+    fn boot(id: NodeId, cluster: &[NodeId], seed: u64, cfg: &SimConfig) -> Self;
+
+    /// A node rebuilt from its disk after a crash.
+    fn restart(id: NodeId, cluster: &[NodeId], seed: u64, cfg: &SimConfig, disk: &Self::Disk) -> Self;
+
+    /// Whether the disk holds nothing (then `boot` is used on restart).
+    fn disk_is_empty(disk: &Self::Disk) -> bool;
+
+    /// Makes one output's durable writes.
+    fn persist(disk: &mut Self::Disk, persist: &Self::Persist);
+
+    /// Canonical wire bytes.
+    fn encode(msg: &Self::Message) -> Vec<u8>;
+
+    /// Decodes wire bytes (untrusted in production; here a failure is a bug).
+    fn decode(bytes: &[u8]) -> Result<Self::Message, Self::Error>;
+
+    /// Short message name for traces.
+    fn message_kind(msg: &Self::Message) -> &'static str;
+
+    /// `Some(epoch)` if this node is leader of `epoch` (term, view): at most
+    /// one node may lead a given epoch (Election Safety).
+    fn leadership(&self) -> Option<u64>;
+
+    /// Called after the application applied up to `applied_index`;
+    /// `snapshot_data` summarizes the application state at that index. The
+    /// protocol may compact its log.
+    fn after_apply(&mut self, applied_index: u64, snapshot_data: &[u8], cfg: &SimConfig);
+
+    /// Called on leaders during the fault phase with some probability: a
+    /// random administrative action. Returns a description for the trace.
+    fn chaos_admin(&mut self, rng: &mut SplitMix64, cluster: &[NodeId]) -> Option<String>;
+
+    /// Called on the leader after the network heals, every tick, to undo
+    /// administrative chaos (e.g. add removed voters back).
+    fn heal_admin(&mut self, cluster: &[NodeId]) -> Option<String>;
+}
