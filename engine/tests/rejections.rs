@@ -57,6 +57,15 @@ impl Contract for Kv {
                 Ok(n.to_le_bytes().to_vec())
             }
             "fail" => refuse("asked to fail"),
+            "admin" => {
+                if !ctx.caller().has_role(Role::Admin) {
+                    return Err(ContractError::NotAuthorized(format!(
+                        "{} is not an admin",
+                        ctx.caller().account()
+                    )));
+                }
+                Ok(Vec::new())
+            }
             other => Err(ContractError::BadArguments(format!(
                 "unknown method {other:?}"
             ))),
@@ -86,9 +95,14 @@ fn empty_ledger() -> (Ledger<RedbStore>, tempfile::TempDir) {
 
 impl Net {
     fn new() -> Net {
+        Net::with_threads(1)
+    }
+
+    fn with_threads(threads: usize) -> Net {
         let devnet = DevNet::generate(&DevNetSpec::productivist(Some("seed"))).unwrap();
         let proposer = devnet.nodes[0].2.public();
         let (mut ledger, dir) = empty_ledger();
+        ledger.set_threads(threads);
         let genesis = ledger
             .build_genesis(devnet.genesis_bytes(), T0, proposer)
             .unwrap();
@@ -120,7 +134,13 @@ impl Net {
 
     /// A certificate issued by `org`'s real root key.
     fn issue(&self, org: &str, key: &KeyPair, serial: u64, window: (u64, u64)) -> Certificate {
-        let root = &self.devnet.orgs.iter().find(|o| o.name == org).unwrap().root;
+        let root = &self
+            .devnet
+            .orgs
+            .iter()
+            .find(|o| o.name == org)
+            .unwrap()
+            .root;
         issue_certificate(root, cert_body(org, key.public(), serial, window)).unwrap()
     }
 }
@@ -141,7 +161,14 @@ fn put_args(k: &str, v: &str) -> Vec<u8> {
     codec::encode(&(k.as_bytes().to_vec(), v.as_bytes().to_vec()))
 }
 
-fn body(channel: &str, signer: SignerRef, contract: &str, method: &str, args: Vec<u8>, nonce: u64) -> TxBody {
+fn body(
+    channel: &str,
+    signer: SignerRef,
+    contract: &str,
+    method: &str,
+    args: Vec<u8>,
+    nonce: u64,
+) -> TxBody {
     TxBody {
         channel: channel.into(),
         signer,
@@ -154,7 +181,14 @@ fn body(channel: &str, signer: SignerRef, contract: &str, method: &str, args: Ve
 
 /// A `kv.put` signed with `key` by the holder of `signer`.
 fn put_tx(channel: &str, signer: SignerRef, key: &KeyPair, k: &str, nonce: u64) -> Vec<u8> {
-    let b = body(channel, signer, KV, "put", put_args(k, &format!("v{nonce}")), nonce);
+    let b = body(
+        channel,
+        signer,
+        KV,
+        "put",
+        put_args(k, &format!("v{nonce}")),
+        nonce,
+    );
     encode_tx(&sign_tx(b, key))
 }
 
@@ -210,14 +244,17 @@ fn trailing_bytes_are_refused_by_the_codec() {
 fn a_weak_key_is_refused_at_issue() {
     let net = Net::new();
     let root = &net.devnet.orgs[0].root;
-    let err = issue_certificate(root, cert_body("productivist", weak_key(), 77, (0, u64::MAX)))
-        .unwrap_err();
+    let err = issue_certificate(
+        root,
+        cert_body("productivist", weak_key(), 77, (0, u64::MAX)),
+    )
+    .unwrap_err();
     assert_eq!(err, IdentityError::BadKey(CryptoError::WeakKey));
 }
 
 /// Runs the whole rejection scenario and returns the ledger it built.
-fn rejection_scenario() -> Net {
-    let mut net = Net::new();
+fn rejection_scenario(threads: usize) -> Net {
+    let mut net = Net::with_threads(threads);
     let ch = net.channel();
     let carla = net.member("customers", "carla");
     let anna = net.member("fablab-paris", "anna");
@@ -229,12 +266,22 @@ fn rejection_scenario() -> Net {
     let forged_weak = Signed::sign(
         cert_body("customers", weak_key(), 801, (0, u64::MAX)),
         domain::CERTIFICATE,
-        &net.devnet.orgs.iter().find(|o| o.name == "customers").unwrap().root,
+        &net.devnet
+            .orgs
+            .iter()
+            .find(|o| o.name == "customers")
+            .unwrap()
+            .root,
     );
     let expired_key = KeyPair::from_seed("expired");
     let expired = net.issue("customers", &expired_key, 802, (0, T0 - 1));
     let future_key = KeyPair::from_seed("future");
-    let future = net.issue("customers", &future_key, 803, (T0 + 1_000_000_000, u64::MAX));
+    let future = net.issue(
+        "customers",
+        &future_key,
+        803,
+        (T0 + 1_000_000_000, u64::MAX),
+    );
     let outsider_root = KeyPair::from_seed("outsiders/root");
     let outsider_key = KeyPair::from_seed("outsiders/olga");
     let foreign = issue_certificate(
@@ -272,23 +319,66 @@ fn rejection_scenario() -> Net {
         trailing,
         put_tx(&ch, full(&carla), &anna.key, "badsig", 52),
         flipped,
-        put_tx(&ch, SignerRef::Certificate(forged_weak), &carla.key, "weak", 53),
-        put_tx(&ch, SignerRef::Certificate(expired), &expired_key, "old", 54),
+        put_tx(
+            &ch,
+            SignerRef::Certificate(forged_weak),
+            &carla.key,
+            "weak",
+            53,
+        ),
+        put_tx(
+            &ch,
+            SignerRef::Certificate(expired),
+            &expired_key,
+            "old",
+            54,
+        ),
         put_tx(&ch, SignerRef::Certificate(future), &future_key, "new", 55),
-        put_tx(&ch, SignerRef::Certificate(foreign), &outsider_key, "foreign", 56),
-        put_tx(&ch, SignerRef::Certificate(impostor), &outsider_key, "impostor", 57),
+        put_tx(
+            &ch,
+            SignerRef::Certificate(foreign),
+            &outsider_key,
+            "foreign",
+            56,
+        ),
+        put_tx(
+            &ch,
+            SignerRef::Certificate(impostor),
+            &outsider_key,
+            "impostor",
+            57,
+        ),
         put_tx("another-channel", full(&carla), &carla.key, "elsewhere", 58),
-        put_tx(&ch, SignerRef::CertId(cert_id(&dora.cert)), &dora.key, "early", 59),
+        put_tx(
+            &ch,
+            SignerRef::CertId(cert_id(&dora.cert)),
+            &dora.key,
+            "early",
+            59,
+        ),
         carla.call_bytes(&ch, "nope", "put", put_args("a", "b"), 61),
-        carla.call_bytes(&ch, "_certs", "put", put_args("a", "b"), 62),
+        carla.call_bytes(&ch, KV, "admin", Vec::new(), 62),
+        carla.call_bytes(&ch, "_certs", "put", put_args("a", "b"), 65),
         underendorsed,
         carla.call_bytes(&ch, KV, "fail", Vec::new(), 63),
         carla.call_bytes(&ch, KV, "put", vec![1, 2, 3], 64),
         first.clone(),
         carla.call_bytes(&ch, KV, "incr", codec::encode(&b"count".to_vec()), 2),
         put_tx(&ch, full(&dora), &dora.key, "dora", 1),
-        put_tx(&ch, SignerRef::CertId(cert_id(&dora.cert)), &dora.key, "same-block", 2),
-        put_tx(&ch, SignerRef::Certificate(ben2.clone()), &ben2_key, "ben2", 1),
+        put_tx(
+            &ch,
+            SignerRef::CertId(cert_id(&dora.cert)),
+            &dora.key,
+            "same-block",
+            2,
+        ),
+        put_tx(
+            &ch,
+            SignerRef::Certificate(ben2.clone()),
+            &ben2_key,
+            "ben2",
+            1,
+        ),
     ]);
     use InvalidCode::*;
     let want = [
@@ -300,29 +390,43 @@ fn rejection_scenario() -> Net {
         ("expired certificate", Some(CertificateExpired)),
         ("not yet valid certificate", Some(CertificateNotYetValid)),
         ("foreign organization", Some(ForeignCertificate)),
-        ("certificate not signed by its org", Some(BadCertificateSignature)),
+        (
+            "certificate not signed by its org",
+            Some(BadCertificateSignature),
+        ),
         ("wrong channel", Some(WrongChannel)),
         ("cert id never registered", Some(UnknownCertificate)),
         ("unknown contract", Some(UnknownContract)),
-        ("system contract called directly", Some(NotAuthorized)),
-        ("config update with one endorsement", Some(PolicyNotSatisfied)),
+        ("contract checks the caller's role", Some(NotAuthorized)),
+        (
+            "the certificate registry is not a contract",
+            Some(UnknownContract),
+        ),
+        (
+            "config update with one endorsement",
+            Some(PolicyNotSatisfied),
+        ),
         ("contract refusal", Some(Refused)),
         ("undecodable arguments", Some(BadArguments)),
         ("replay within the block", Some(Replay)),
         ("valid incr", None),
         ("dora's first tx, full certificate", None),
-        ("dora by id in the registering block", Some(UnknownCertificate)),
+        (
+            "dora by id in the registering block",
+            Some(UnknownCertificate),
+        ),
         ("ben2 before revocation", None),
     ];
     expect(&b1, &want);
-    // Fifteen refusals, fifteen distinct codes.
+    // Eighteen refusals, fifteen distinct codes (two kinds of bad signature,
+    // two kinds of unknown certificate, two kinds of unknown contract).
     let codes: Vec<InvalidCode> = b1.results.iter().filter_map(code).collect();
     let distinct: HashSet<InvalidCode> = codes.iter().copied().collect();
-    assert_eq!(codes.len(), 17, "{codes:?}");
+    assert_eq!(codes.len(), 18, "{codes:?}");
     assert_eq!(distinct.len(), 15, "{distinct:?}");
     // Valid txs committed, with their events; invalid ones wrote nothing.
     assert_eq!(b1.results[0].events[0].name, "put");
-    assert_eq!(b1.results[17].events[0].name, "incr");
+    assert_eq!(b1.results[18].events[0].name, "incr");
     assert_eq!(
         net.ledger.state(KV, b"k1").unwrap().as_deref(),
         Some(b"v1".as_slice())
@@ -333,11 +437,26 @@ fn rejection_scenario() -> Net {
     );
     assert!(net.ledger.state(KV, b"dora").unwrap().is_some());
     assert!(net.ledger.state(KV, b"ben2").unwrap().is_some());
-    for k in ["badsig", "weak", "old", "new", "foreign", "impostor", "elsewhere", "early", "same-block"] {
+    for k in [
+        "badsig",
+        "weak",
+        "old",
+        "new",
+        "foreign",
+        "impostor",
+        "elsewhere",
+        "early",
+        "same-block",
+    ] {
         assert_eq!(net.ledger.state(KV, k.as_bytes()).unwrap(), None, "{k}");
     }
     assert_eq!(net.ledger.config().unwrap().version, 0);
-    assert!(net.ledger.tx(&tx_id(&decode_tx(&first, usize::MAX).unwrap())).unwrap().is_some());
+    assert!(
+        net.ledger
+            .tx(&tx_id(&decode_tx(&first, usize::MAX).unwrap()))
+            .unwrap()
+            .is_some()
+    );
 
     // Block 2: replays across blocks, a re-signed body, the id registered
     // by block 1, and a revocation endorsed by a majority of admins.
@@ -367,9 +486,21 @@ fn rejection_scenario() -> Net {
         first.clone(),
         encode_tx(&resigned),
         encode_tx(&missigned),
-        put_tx(&ch, SignerRef::CertId(cert_id(&dora.cert)), &dora.key, "by-id", 3),
+        put_tx(
+            &ch,
+            SignerRef::CertId(cert_id(&dora.cert)),
+            &dora.key,
+            "by-id",
+            3,
+        ),
         revoke,
-        put_tx(&ch, SignerRef::Certificate(ben2.clone()), &ben2_key, "ben2-still", 2),
+        put_tx(
+            &ch,
+            SignerRef::Certificate(ben2.clone()),
+            &ben2_key,
+            "ben2-still",
+            2,
+        ),
         carla.call_bytes(&ch, KV, "fail", Vec::new(), 63),
     ]);
     expect(
@@ -392,8 +523,20 @@ fn rejection_scenario() -> Net {
 
     // Block 3: the revocation is in force, by full certificate and by id.
     let b3 = net.block(vec![
-        put_tx(&ch, SignerRef::Certificate(ben2.clone()), &ben2_key, "ben2-late", 3),
-        put_tx(&ch, SignerRef::CertId(cert_id(&ben2)), &ben2_key, "ben2-by-id", 4),
+        put_tx(
+            &ch,
+            SignerRef::Certificate(ben2.clone()),
+            &ben2_key,
+            "ben2-late",
+            3,
+        ),
+        put_tx(
+            &ch,
+            SignerRef::CertId(cert_id(&ben2)),
+            &ben2_key,
+            "ben2-by-id",
+            4,
+        ),
         put_tx(&ch, full(&carla), &carla.key, "k3", 3),
     ]);
     expect(
@@ -411,8 +554,16 @@ fn rejection_scenario() -> Net {
 
 #[test]
 fn every_rejection_has_its_own_code_and_valid_txs_still_commit() {
-    let net = rejection_scenario();
+    let net = rejection_scenario(1);
     assert_eq!(net.ledger.head().unwrap().height, 3);
+}
+
+#[test]
+fn the_same_rejections_on_four_threads() {
+    let sequential = rejection_scenario(1);
+    let parallel = rejection_scenario(4);
+    assert_eq!(parallel.ledger.head(), sequential.ledger.head());
+    assert_eq!(parallel.ledger.state_root(), sequential.ledger.state_root());
 }
 
 fn invalid_reason(r: Result<impl std::fmt::Debug, LedgerError>) -> String {
@@ -424,8 +575,10 @@ fn invalid_reason(r: Result<impl std::fmt::Debug, LedgerError>) -> String {
 
 #[test]
 fn a_second_ledger_verifies_the_blocks_and_refuses_tampered_ones() {
-    let mut net = rejection_scenario();
+    let mut net = rejection_scenario(1);
     let (mut replica, _dir) = empty_ledger();
+    // The replica re-executes on several threads, the proposer on one.
+    replica.set_threads(3);
     let head = net.ledger.head().unwrap();
     for h in 0..=head.height {
         let bytes = net.ledger.block_bytes(h).unwrap().unwrap();
@@ -482,7 +635,9 @@ fn a_second_ledger_verifies_the_blocks_and_refuses_tampered_ones() {
     t.push(0);
     assert!(matches!(
         replica.verify(&t),
-        Err(LedgerError::Block(BlockError::Codec(CodecError::TrailingBytes { .. })))
+        Err(LedgerError::Block(BlockError::Codec(
+            CodecError::TrailingBytes { .. }
+        )))
     ));
 
     // Nothing was committed by the refusals; the genuine block still verifies.
