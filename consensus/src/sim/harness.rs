@@ -143,12 +143,18 @@ impl<P: SimProtocol> Simulation<'_, P> {
         let cfg = self.cfg;
         if cfg.partition_every_ticks > 0 && self.rng.below(cfg.partition_every_ticks) == 0 {
             let n = self.nodes.len();
-            let groups: Vec<u8> = match self.rng.below(3) {
+            let groups: Vec<u8> = match self.rng.below(4) {
                 0 => vec![0; n],
                 1 => {
                     let isolated = self.rng.below(n as u64) as usize;
                     (0..n).map(|i| u8::from(i == isolated)).collect()
                 }
+                // Cut the leader off mid-replication: its uncommitted tail
+                // then competes with the next leader's (Figure 8 histories).
+                2 => match self.leader_position() {
+                    Some(leader) => (0..n).map(|i| u8::from(i == leader)).collect(),
+                    None => vec![0; n],
+                },
                 _ => (0..n).map(|_| self.rng.below(2) as u8).collect(),
             };
             self.network.set_groups(groups.clone());
@@ -161,6 +167,15 @@ impl<P: SimProtocol> Simulation<'_, P> {
             } else if !up && self.now >= self.nodes[pos].restart_at_tick {
                 self.restart(pos);
             }
+        }
+        self.crash_leader();
+    }
+
+    fn crash_leader(&mut self) {
+        if self.rng.chance_per_mille(self.cfg.leader_crash_per_mille)
+            && let Some(pos) = self.leader_position()
+        {
+            self.crash(pos);
         }
     }
 
@@ -251,7 +266,7 @@ impl<P: SimProtocol> Simulation<'_, P> {
                 EventKind::Drop {
                     from: packet.from,
                     to: packet.to,
-                    kind: packet.kind,
+                    info: packet.info,
                     reason,
                 },
             );
@@ -263,13 +278,13 @@ impl<P: SimProtocol> Simulation<'_, P> {
             EventKind::Deliver {
                 from: packet.from,
                 to: packet.to,
-                kind: packet.kind,
+                info: packet.info,
             },
         );
         let msg = match P::decode(&packet.bytes) {
             Ok(msg) => msg,
             Err(error) => {
-                let detail = format!("undecodable {} from {}: {error}", packet.kind, packet.from);
+                let detail = format!("undecodable {} from {}: {error}", packet.info.kind, packet.from);
                 self.checker
                     .violate(self.now, ViolationKind::Protocol, Some(packet.to), detail);
                 return;
@@ -287,7 +302,7 @@ impl<P: SimProtocol> Simulation<'_, P> {
                     error: error.clone(),
                 },
             );
-            let detail = format!("refused {} from {}: {error}", packet.kind, packet.from);
+            let detail = format!("refused {} from {}: {error}", packet.info.kind, packet.from);
             self.checker
                 .violate(self.now, ViolationKind::Protocol, Some(packet.to), detail);
         }
@@ -430,13 +445,13 @@ impl<P: SimProtocol> Simulation<'_, P> {
             let Some(to_pos) = self.position(envelope.to) else {
                 continue;
             };
-            let kind = P::message_kind(&envelope.msg);
+            let info = P::describe(&envelope.msg);
             let packet = Packet {
                 from: id,
                 to: envelope.to,
                 to_incarnation: self.nodes[to_pos].incarnation,
                 bytes: P::encode(&envelope.msg),
-                kind,
+                info,
             };
             self.report.messages += 1;
             if let Some(reason) = self
@@ -449,7 +464,7 @@ impl<P: SimProtocol> Simulation<'_, P> {
                     EventKind::Drop {
                         from: id,
                         to: envelope.to,
-                        kind,
+                        info,
                         reason,
                     },
                 );

@@ -48,6 +48,10 @@ pub struct SimConfig {
     pub partition_every_ticks: u64,
     /// Probability per node per tick of a crash (per mille).
     pub crash_per_mille: u32,
+    /// Probability per tick that the current leader crashes (per mille):
+    /// leader failures mid-replication make the interesting histories
+    /// (Raft paper Figure 8).
+    pub leader_crash_per_mille: u32,
     /// A crashed node stays down `1..=max_down_ticks`.
     pub max_down_ticks: u64,
     /// Probability per tick of a client proposal (per mille).
@@ -61,6 +65,10 @@ pub struct SimConfig {
     pub max_in_flight_messages: usize,
     /// Events kept for the failure trace.
     pub trace_events: usize,
+    /// Protocol batch bound: entries per replication message. Small values
+    /// make acknowledgements advance entry by entry, widening the windows in
+    /// which commit-rule bugs show.
+    pub max_entries_per_message: usize,
     /// Protocol election timeout (minimum).
     pub election_timeout_ticks: u64,
     /// Protocol heartbeat period.
@@ -82,12 +90,14 @@ impl SimConfig {
             slow_node_extra_delay_ticks: 4,
             partition_every_ticks: 60,
             crash_per_mille: 4,
+            leader_crash_per_mille: 10,
             max_down_ticks: 60,
             propose_per_mille: 300,
             admin_per_mille: 15,
             compact_every_entries: 24,
             max_in_flight_messages: 20_000,
             trace_events: 200,
+            max_entries_per_message: 8,
             election_timeout_ticks: 10,
             heartbeat_interval_ticks: 2,
             #[cfg(feature = "mutations")]
@@ -104,6 +114,7 @@ impl SimConfig {
             slow_node_extra_delay_ticks: 0,
             partition_every_ticks: 0,
             crash_per_mille: 0,
+            leader_crash_per_mille: 0,
             admin_per_mille: 0,
             ..Self::all_faults()
         }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::NodeId;
+use crate::sim::protocol::MessageInfo;
 use crate::sim::rng::SplitMix64;
 use crate::sim::trace::DropReason;
 
@@ -18,8 +19,8 @@ pub struct Packet {
     pub to_incarnation: u64,
     /// Encoded message.
     pub bytes: Vec<u8>,
-    /// Message name for traces.
-    pub kind: &'static str,
+    /// What the trace shows of it.
+    pub info: MessageInfo,
 }
 
 /// Fault knobs of the network (per mille = out of 1000).

@@ -6,6 +6,17 @@ use crate::sim::SimConfig;
 use crate::sim::rng::SplitMix64;
 use crate::{Consensus, NodeId};
 
+/// What a trace shows of a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MessageInfo {
+    /// Message name.
+    pub kind: &'static str,
+    /// Sender's term or view.
+    pub epoch: u64,
+    /// Protocol-specific index (Raft: prev/last/acked log index).
+    pub index: u64,
+}
+
 /// A protocol the simulator can drive. Raft implements it in
 /// `raft_adapter.rs`; a BFT protocol implements the same hooks.
 pub trait SimProtocol: Consensus + Sized {
@@ -32,8 +43,9 @@ pub trait SimProtocol: Consensus + Sized {
     /// Decodes wire bytes (untrusted in production; here a failure is a bug).
     fn decode(bytes: &[u8]) -> Result<Self::Message, Self::Error>;
 
-    /// Short message name for traces.
-    fn message_kind(msg: &Self::Message) -> &'static str;
+    /// Message name, epoch (term/view) and the most telling index, for
+    /// traces.
+    fn describe(msg: &Self::Message) -> MessageInfo;
 
     /// `Some(epoch)` if this node is leader of `epoch` (term, view): at most
     /// one node may lead a given epoch (Election Safety).

@@ -1,9 +1,9 @@
 //! Raft plugged into the simulator.
 
 use crate::NodeId;
-use crate::raft::{ConfChange, DurableState, Error, Message, Persist, Raft, RaftConfig, decode_message, encode_message};
+use crate::raft::{ConfChange, DurableState, Error, Message, MessageBody, Persist, Raft, RaftConfig, decode_message, encode_message};
 use crate::sim::SimConfig;
-use crate::sim::protocol::SimProtocol;
+use crate::sim::protocol::{MessageInfo, SimProtocol};
 use crate::sim::rng::SplitMix64;
 
 fn raft_config(id: NodeId, seed: u64, cfg: &SimConfig) -> RaftConfig {
@@ -12,7 +12,7 @@ fn raft_config(id: NodeId, seed: u64, cfg: &SimConfig) -> RaftConfig {
     raft_cfg.heartbeat_interval_ticks = cfg.heartbeat_interval_ticks;
     // Small batches and windows so that a short simulation exercises
     // pipelining limits, probing and back-pressure.
-    raft_cfg.max_entries_per_append = 8;
+    raft_cfg.max_entries_per_append = cfg.max_entries_per_message.max(1);
     raft_cfg.max_inflight_appends_per_peer = 4;
     raft_cfg.max_uncommitted_bytes = 16 << 10;
     raft_cfg.max_committed_per_output = 64;
@@ -58,8 +58,24 @@ impl SimProtocol for Raft {
         decode_message(bytes)
     }
 
-    fn message_kind(msg: &Message) -> &'static str {
-        msg.body.kind()
+    fn describe(msg: &Message) -> MessageInfo {
+        let index = match &msg.body {
+            MessageBody::PreVote { last_log_index, .. } | MessageBody::RequestVote { last_log_index, .. } => {
+                *last_log_index
+            }
+            MessageBody::AppendEntries {
+                prev_log_index, entries, ..
+            } => prev_log_index + entries.len() as u64,
+            MessageBody::AppendEntriesResponse { index, .. } => *index,
+            MessageBody::Heartbeat { leader_commit } => *leader_commit,
+            MessageBody::InstallSnapshot { snapshot } => snapshot.index,
+            _ => 0,
+        };
+        MessageInfo {
+            kind: msg.body.kind(),
+            epoch: msg.term,
+            index,
+        }
     }
 
     fn leadership(&self) -> Option<u64> {

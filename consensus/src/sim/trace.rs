@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::fmt;
 
 use crate::NodeId;
+use crate::sim::protocol::MessageInfo;
 
 /// Why a message did not arrive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,8 +29,8 @@ pub enum EventKind {
         from: NodeId,
         /// Receiver.
         to: NodeId,
-        /// Message name.
-        kind: &'static str,
+        /// What the message says.
+        info: MessageInfo,
     },
     /// A message was dropped.
     Drop {
@@ -37,8 +38,8 @@ pub enum EventKind {
         from: NodeId,
         /// Receiver.
         to: NodeId,
-        /// Message name.
-        kind: &'static str,
+        /// What the message says.
+        info: MessageInfo,
         /// Why.
         reason: DropReason,
     },
@@ -120,8 +121,14 @@ impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "t={:>5} ", self.tick)?;
         match &self.kind {
-            EventKind::Deliver { from, to, kind } => write!(f, "deliver {kind} {from}->{to}"),
-            EventKind::Drop { from, to, kind, reason } => write!(f, "drop {kind} {from}->{to} ({reason:?})"),
+            EventKind::Deliver { from, to, info } => {
+                write!(f, "deliver {} {from}->{to} epoch {} idx {}", info.kind, info.epoch, info.index)
+            }
+            EventKind::Drop { from, to, info, reason } => write!(
+                f,
+                "drop {} {from}->{to} epoch {} idx {} ({reason:?})",
+                info.kind, info.epoch, info.index
+            ),
             EventKind::Crash { node, applied } => write!(f, "CRASH node {node} (applied {applied})"),
             EventKind::Restart { node } => write!(f, "RESTART node {node}"),
             EventKind::Partition { groups } => write!(f, "PARTITION groups {groups:?}"),
