@@ -1,10 +1,21 @@
 //! The transport between Productivist nodes.
 //!
-//! Today: the length-prefixed frame codec that every stream uses, with a
-//! hard size limit so a peer cannot make a node allocate without bound.
-//! Next (cluster issue): QUIC over quinn with mutual TLS 1.3, certificates
-//! pinned to the consenter keys in the channel config, per-peer bounded
-//! queues and reconnection with backoff.
+//! QUIC (quinn) with mutual TLS 1.3. Every node presents a self-signed
+//! certificate for its ed25519 node key; a peer is accepted only if that key
+//! is in the channel config's consenter set (an [`Allowlist`] the node keeps
+//! current), and a dialer accepts only the exact key it meant to reach. There
+//! is no certificate authority: the channel config is the trust root.
+//!
+//! Messages are length-prefixed frames ([`frame`]) with a hard size limit.
+//! Each peer has a bounded outbound queue: a full queue is reported to the
+//! caller as [`SendError::Busy`] (backpressure), never buffered without bound.
+//! Dropped connections are re-established with exponential backoff.
 #![deny(missing_docs)]
 
+pub mod allowlist;
 pub mod frame;
+pub mod tls;
+pub mod transport;
+
+pub use allowlist::Allowlist;
+pub use transport::{Inbound, NetConfig, NetError, Network, SendError};
