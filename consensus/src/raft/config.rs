@@ -15,6 +15,10 @@ pub struct RaftConfig {
     pub election_timeout_ticks: u64,
     /// Leader heartbeat period; must be well below the election timeout.
     pub heartbeat_interval_ticks: u64,
+    /// Run a pre-vote round before every election (dissertation §9.6). On by
+    /// default; turning it off exists to let tests reach histories that
+    /// pre-vote makes rare.
+    pub pre_vote: bool,
     /// Seed of this node's private PRNG (election timeouts only).
     pub seed: u64,
     /// Upper bound on entries in one `AppendEntries`.
@@ -56,6 +60,7 @@ impl RaftConfig {
             id,
             election_timeout_ticks: 10,
             heartbeat_interval_ticks: 2,
+            pre_vote: true,
             seed,
             max_entries_per_append: 256,
             max_bytes_per_append: 4 << 20,
@@ -75,7 +80,9 @@ impl RaftConfig {
         if self.election_timeout_ticks < 2 {
             return Err(Error::InvalidConfig("election_timeout_ticks must be >= 2"));
         }
-        if self.heartbeat_interval_ticks == 0 || self.heartbeat_interval_ticks >= self.election_timeout_ticks {
+        if self.heartbeat_interval_ticks == 0
+            || self.heartbeat_interval_ticks >= self.election_timeout_ticks
+        {
             return Err(Error::InvalidConfig(
                 "heartbeat_interval_ticks must be in 1..election_timeout_ticks",
             ));

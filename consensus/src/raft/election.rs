@@ -129,11 +129,19 @@ impl Raft {
         }
     }
 
-    pub(crate) fn handle_pre_vote(&mut self, from: NodeId, term: u64, last_log_index: u64, last_log_term: u64) {
+    pub(crate) fn handle_pre_vote(
+        &mut self,
+        from: NodeId,
+        term: u64,
+        last_log_index: u64,
+        last_log_term: u64,
+    ) {
         // Grant only what a real vote would grant, without remembering it:
         // a future term, a log at least as up to date as ours, and no live
         // leader (the lease is what keeps a reconnecting node from winning).
-        let grant = term > self.term && !self.in_lease() && self.log.is_up_to_date(last_log_index, last_log_term);
+        let grant = term > self.term
+            && !self.in_lease()
+            && self.log.is_up_to_date(last_log_index, last_log_term);
         if grant {
             self.send_with_term(from, term, MessageBody::PreVoteResponse { reject: false });
         } else {
@@ -145,7 +153,8 @@ impl Raft {
         if self.role != Role::PreCandidate {
             return;
         }
-        let answers_this_round = term == self.term + 1 || (reject && term == self.term);
+        let answers_this_round =
+            self.term.checked_add(1) == Some(term) || (reject && term == self.term);
         if !answers_this_round {
             return;
         }

@@ -22,13 +22,13 @@ pub struct RaftLog {
 impl RaftLog {
     /// A log starting after `snapshot` with `entries`, as read from disk.
     pub fn restore(snapshot: Snapshot, entries: Vec<Entry>, commit: u64) -> Result<Self, Error> {
-        let mut expected = snapshot.index + 1;
         let mut previous_term = snapshot.term;
-        for entry in &entries {
+        for (expected, entry) in (snapshot.index + 1..).zip(entries.iter()) {
             if entry.index != expected || entry.term < previous_term {
-                return Err(Error::CorruptStorage("entries not contiguous after snapshot"));
+                return Err(Error::CorruptStorage(
+                    "entries not contiguous after snapshot",
+                ));
             }
-            expected += 1;
             previous_term = entry.term;
         }
         let last_index = snapshot.index + entries.len() as u64;
@@ -101,14 +101,22 @@ impl RaftLog {
     /// Raft §5.4.1: is a log ending at (`last_index`, `last_term`) at least
     /// as up to date as ours?
     pub fn is_up_to_date(&self, last_index: u64, last_term: u64) -> bool {
-        last_term > self.last_term() || (last_term == self.last_term() && last_index >= self.last_index())
+        last_term > self.last_term()
+            || (last_term == self.last_term() && last_index >= self.last_index())
     }
 
     /// Leader append of new entries at the end.
     pub fn append(&mut self, entries: Vec<Entry>) {
         let Some(first) = entries.first() else { return };
-        assert_eq!(first.index, self.last_index() + 1, "leader append must extend the log");
-        debug_assert!(first.term >= self.last_term(), "terms never decrease along the log");
+        assert_eq!(
+            first.index,
+            self.last_index() + 1,
+            "leader append must extend the log"
+        );
+        debug_assert!(
+            first.term >= self.last_term(),
+            "terms never decrease along the log"
+        );
         self.mark_unstable(first.index);
         self.entries.extend(entries);
     }
@@ -215,7 +223,10 @@ impl RaftLog {
 
     /// Replaces the whole log with a snapshot received from the leader.
     pub fn install(&mut self, snapshot: Snapshot) {
-        assert!(snapshot.index > self.commit, "installed snapshots move commit forward");
+        assert!(
+            snapshot.index > self.commit,
+            "installed snapshots move commit forward"
+        );
         self.entries.clear();
         self.commit = snapshot.index;
         self.snapshot = snapshot;

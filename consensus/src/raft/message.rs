@@ -53,9 +53,9 @@ impl Membership {
             ConfChange::AddVoter(id) if !self.contains(id) => {
                 Some(Membership::new(self.voters.iter().copied().chain([id])))
             }
-            ConfChange::RemoveVoter(id) if self.contains(id) && self.voters.len() > 1 => {
-                Some(Membership::new(self.voters.iter().copied().filter(|v| *v != id)))
-            }
+            ConfChange::RemoveVoter(id) if self.contains(id) && self.voters.len() > 1 => Some(
+                Membership::new(self.voters.iter().copied().filter(|v| *v != id)),
+            ),
             _ => None,
         }
     }
@@ -225,10 +225,35 @@ impl MessageBody {
     }
 }
 
+/// No correct log ever gets near this index; rejecting larger ones keeps
+/// every `index + k` in the state machine free of overflow.
+pub const MAX_LOG_INDEX: u64 = 1 << 62;
+
 impl Message {
     /// Checks the structural rules a correct peer always follows. The state
     /// machine calls this before acting on a message.
     pub fn validate(&self) -> Result<(), Error> {
+        let largest_index = match &self.body {
+            MessageBody::PreVote { last_log_index, .. }
+            | MessageBody::RequestVote { last_log_index, .. } => *last_log_index,
+            MessageBody::AppendEntries {
+                prev_log_index,
+                entries,
+                leader_commit,
+                ..
+            } => (*prev_log_index)
+                .max(*leader_commit)
+                .max(prev_log_index.saturating_add(entries.len() as u64)),
+            MessageBody::AppendEntriesResponse {
+                index, reject_hint, ..
+            } => (*index).max(*reject_hint),
+            MessageBody::Heartbeat { leader_commit } => *leader_commit,
+            MessageBody::InstallSnapshot { snapshot } => snapshot.index,
+            _ => 0,
+        };
+        if largest_index > MAX_LOG_INDEX {
+            return Err(Error::InvalidMessage("log index out of range"));
+        }
         match &self.body {
             MessageBody::AppendEntries {
                 prev_log_index,
@@ -263,12 +288,16 @@ impl Message {
                 Ok(())
             }
             MessageBody::InstallSnapshot { snapshot } => {
-                if snapshot.index == 0 || snapshot.term > self.term || !snapshot.membership.is_valid() {
+                if snapshot.index == 0
+                    || snapshot.term > self.term
+                    || !snapshot.membership.is_valid()
+                {
                     return Err(Error::InvalidMessage("invalid snapshot metadata"));
                 }
                 Ok(())
             }
-            MessageBody::PreVote { last_log_term, .. } | MessageBody::RequestVote { last_log_term, .. } => {
+            MessageBody::PreVote { last_log_term, .. }
+            | MessageBody::RequestVote { last_log_term, .. } => {
                 if *last_log_term > self.term {
                     return Err(Error::InvalidMessage("last_log_term beyond message term"));
                 }

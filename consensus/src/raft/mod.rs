@@ -28,7 +28,8 @@ pub use config::Mutation;
 pub use config::RaftConfig;
 pub use error::Error;
 pub use message::{
-    ConfChange, Entry, EntryPayload, Membership, Message, MessageBody, Snapshot, decode_message, encode_message,
+    ConfChange, Entry, EntryPayload, Membership, Message, MessageBody, Snapshot, decode_message,
+    encode_message,
 };
 pub use node::{MAX_PENDING_MESSAGES, Raft, Role};
 pub use storage::{DurableState, HardState, Persist};

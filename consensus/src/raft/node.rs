@@ -8,7 +8,9 @@ use crate::raft::config::RaftConfig;
 use crate::raft::error::Error;
 use crate::raft::log::RaftLog;
 use crate::raft::membership::MembershipHistory;
-use crate::raft::message::{ConfChange, Entry, EntryPayload, Membership, Message, MessageBody, Snapshot};
+use crate::raft::message::{
+    ConfChange, Entry, EntryPayload, Membership, Message, MessageBody, Snapshot,
+};
 use crate::raft::progress::Progress;
 use crate::raft::storage::{DurableState, HardState, Persist};
 use crate::sim::rng::SplitMix64;
@@ -210,7 +212,9 @@ impl Raft {
     }
     /// Leader only: (match index, next index) of a peer.
     pub fn progress_of(&self, peer: NodeId) -> Option<(u64, u64)> {
-        self.progress.get(&peer).map(|p| (p.match_index, p.next_index))
+        self.progress
+            .get(&peer)
+            .map(|p| (p.match_index, p.next_index))
     }
     /// The hard state as it will next be persisted.
     pub fn hard_state(&self) -> HardState {
@@ -239,9 +243,16 @@ impl Raft {
             return;
         }
         self.election_elapsed_ticks += 1;
-        if self.promotable() && self.election_elapsed_ticks >= self.randomized_election_timeout_ticks {
+        if self.promotable()
+            && self.election_elapsed_ticks >= self.randomized_election_timeout_ticks
+        {
             self.election_elapsed_ticks = 0;
-            self.campaign(CampaignKind::PreVote);
+            let kind = if self.cfg.pre_vote {
+                CampaignKind::PreVote
+            } else {
+                CampaignKind::Election
+            };
+            self.campaign(kind);
         }
     }
 
@@ -293,7 +304,9 @@ impl Raft {
                     // disruptive removed or partitioned server.
                     return Ok(());
                 }
-                MessageBody::AppendEntries { .. } | MessageBody::Heartbeat { .. } | MessageBody::InstallSnapshot { .. } => {
+                MessageBody::AppendEntries { .. }
+                | MessageBody::Heartbeat { .. }
+                | MessageBody::InstallSnapshot { .. } => {
                     self.become_follower(msg.term, Some(from));
                 }
                 _ => self.become_follower(msg.term, None),
@@ -307,7 +320,9 @@ impl Raft {
                 last_log_index,
                 last_log_term,
             } => self.handle_pre_vote(from, msg.term, last_log_index, last_log_term),
-            MessageBody::PreVoteResponse { reject } => self.handle_pre_vote_response(from, msg.term, reject),
+            MessageBody::PreVoteResponse { reject } => {
+                self.handle_pre_vote_response(from, msg.term, reject)
+            }
             MessageBody::RequestVote {
                 last_log_index,
                 last_log_term,
@@ -374,13 +389,13 @@ impl Raft {
     /// and steps down (a deposed leader would otherwise keep sending).
     fn reply_to_stale(&mut self, from: NodeId, body: &MessageBody) {
         let reply = match body {
-            MessageBody::AppendEntries { .. } | MessageBody::Heartbeat { .. } | MessageBody::InstallSnapshot { .. } => {
-                MessageBody::AppendEntriesResponse {
-                    reject: true,
-                    index: 0,
-                    reject_hint: 0,
-                }
-            }
+            MessageBody::AppendEntries { .. }
+            | MessageBody::Heartbeat { .. }
+            | MessageBody::InstallSnapshot { .. } => MessageBody::AppendEntriesResponse {
+                reject: true,
+                index: 0,
+                reject_hint: 0,
+            },
             MessageBody::PreVote { .. } => MessageBody::PreVoteResponse { reject: true },
             MessageBody::RequestVote { .. } => MessageBody::RequestVoteResponse { reject: true },
             _ => return,
@@ -392,7 +407,9 @@ impl Raft {
     pub fn propose(&mut self, payload: Vec<u8>) -> Result<u64, Error> {
         self.check_can_propose()?;
         let size_bytes = payload.len() as u64;
-        if self.uncommitted_bytes > 0 && self.uncommitted_bytes + size_bytes > self.cfg.max_uncommitted_bytes {
+        if self.uncommitted_bytes > 0
+            && self.uncommitted_bytes + size_bytes > self.cfg.max_uncommitted_bytes
+        {
             return Err(Error::Backpressure {
                 uncommitted_bytes: self.uncommitted_bytes,
                 limit_bytes: self.cfg.max_uncommitted_bytes,
@@ -443,7 +460,9 @@ impl Raft {
 
     fn check_can_propose(&self) -> Result<(), Error> {
         if self.role != Role::Leader {
-            return Err(Error::NotLeader { leader: self.leader });
+            return Err(Error::NotLeader {
+                leader: self.leader,
+            });
         }
         if self.transfer_target.is_some() {
             return Err(Error::TransferInProgress);
@@ -456,7 +475,9 @@ impl Raft {
     /// abandoned after an election timeout.
     pub fn transfer_leader(&mut self, to: NodeId) -> Result<(), Error> {
         if self.role != Role::Leader {
-            return Err(Error::NotLeader { leader: self.leader });
+            return Err(Error::NotLeader {
+                leader: self.leader,
+            });
         }
         if to == self.cfg.id || !self.membership.current().contains(to) {
             return Err(Error::InvalidTransferTarget(to));
@@ -466,7 +487,10 @@ impl Raft {
         }
         self.transfer_target = Some(to);
         self.transfer_elapsed_ticks = 0;
-        let caught_up = self.progress.get(&to).is_some_and(|p| p.match_index == self.log.last_index());
+        let caught_up = self
+            .progress
+            .get(&to)
+            .is_some_and(|p| p.match_index == self.log.last_index());
         if caught_up {
             self.send(to, MessageBody::TimeoutNow);
         } else {
@@ -513,7 +537,8 @@ impl Raft {
             || self.pending_apply_snapshot
             || self.log.has_next_committed()
             || self.hard_state() != self.persisted_hard_state
-            || (self.role == Role::Leader && (self.pending_append_broadcast || self.pending_commit_broadcast))
+            || (self.role == Role::Leader
+                && (self.pending_append_broadcast || self.pending_commit_broadcast))
     }
 
     /// Takes the next batch: persist it, then send, then apply.
@@ -587,7 +612,10 @@ impl Raft {
         }
         self.messages.push(Envelope {
             to,
-            msg: Message { term: self.term, body },
+            msg: Message {
+                term: self.term,
+                body,
+            },
         });
     }
 
@@ -627,7 +655,9 @@ impl Raft {
 
     /// Appends to the log and applies config entries at once (§4.1).
     pub(crate) fn append_entries_to_log(&mut self, entries: Vec<Entry>) {
-        let has_config = entries.iter().any(|e| matches!(e.payload, EntryPayload::Config(_)));
+        let has_config = entries
+            .iter()
+            .any(|e| matches!(e.payload, EntryPayload::Config(_)));
         if has_config {
             self.membership.on_append(&entries);
         }
@@ -664,12 +694,15 @@ impl Raft {
         let last_index = self.log.last_index();
         for id in voters {
             if id != self.cfg.id {
-                self.progress
-                    .entry(id)
-                    .or_insert_with(|| Progress::new(last_index, self.cfg.max_inflight_appends_per_peer));
+                self.progress.entry(id).or_insert_with(|| {
+                    Progress::new(last_index, self.cfg.max_inflight_appends_per_peer)
+                });
             }
         }
-        if self.transfer_target.is_some_and(|t| !self.progress.contains_key(&t)) {
+        if self
+            .transfer_target
+            .is_some_and(|t| !self.progress.contains_key(&t))
+        {
             self.transfer_target = None;
         }
     }

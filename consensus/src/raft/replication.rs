@@ -149,7 +149,9 @@ impl Raft {
         if progress.maybe_update(index) {
             match progress.state {
                 ProgressState::Probe => progress.become_replicate(),
-                ProgressState::Snapshot { pending_index, .. } if progress.match_index >= pending_index => {
+                ProgressState::Snapshot { pending_index, .. }
+                    if progress.match_index >= pending_index =>
+                {
                     progress.become_probe();
                 }
                 _ => {}
@@ -164,7 +166,10 @@ impl Raft {
             }
         }
         if self.transfer_target == Some(from)
-            && self.progress.get(&from).is_some_and(|p| p.match_index == self.log.last_index())
+            && self
+                .progress
+                .get(&from)
+                .is_some_and(|p| p.match_index == self.log.last_index())
         {
             self.send(from, MessageBody::TimeoutNow);
         }
@@ -239,7 +244,8 @@ impl Raft {
                 }) = self.log.entry(i)
                     && *term == self.term
                 {
-                    self.uncommitted_bytes = self.uncommitted_bytes.saturating_sub(data.len() as u64);
+                    self.uncommitted_bytes =
+                        self.uncommitted_bytes.saturating_sub(data.len() as u64);
                 }
             }
         }
@@ -283,7 +289,9 @@ impl Raft {
                 last_index
             } else {
                 // Skip back over the whole conflicting term at once.
-                self.log.first_index_of_term_at(prev_log_index).saturating_sub(1)
+                self.log
+                    .first_index_of_term_at(prev_log_index)
+                    .saturating_sub(1)
             };
             self.send(
                 from,
@@ -299,7 +307,9 @@ impl Raft {
         if let Some(offset) = self.log.find_conflict(&entries) {
             let conflict_index = entries[offset].index;
             if conflict_index <= self.log.commit() {
-                return Err(Error::ConflictWithCommitted { index: conflict_index });
+                return Err(Error::ConflictWithCommitted {
+                    index: conflict_index,
+                });
             }
             self.truncate_log_from(conflict_index);
             let mut entries = entries;

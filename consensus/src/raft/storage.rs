@@ -35,7 +35,10 @@ pub struct Persist {
 impl Persist {
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.snapshot.is_none() && self.truncate_from.is_none() && self.entries.is_empty() && self.hard_state.is_none()
+        self.snapshot.is_none()
+            && self.truncate_from.is_none()
+            && self.entries.is_empty()
+            && self.hard_state.is_none()
     }
 }
 
@@ -57,7 +60,8 @@ impl DurableState {
     pub fn apply(&mut self, persist: &Persist) {
         if let Some(snapshot) = &persist.snapshot {
             let first = self.snapshot.index + 1;
-            let drop = usize::try_from((snapshot.index + 1).saturating_sub(first)).unwrap_or(usize::MAX);
+            let drop =
+                usize::try_from((snapshot.index + 1).saturating_sub(first)).unwrap_or(usize::MAX);
             self.entries.drain(..drop.min(self.entries.len()));
             self.snapshot = snapshot.clone();
         }
@@ -68,8 +72,14 @@ impl DurableState {
             self.entries.truncate(keep);
         }
         if let Some(first) = persist.entries.first() {
-            let expected = self.entries.last().map_or(self.snapshot.index + 1, |e| e.index + 1);
-            assert_eq!(first.index, expected, "persisted entries must extend the durable log");
+            let expected = self
+                .entries
+                .last()
+                .map_or(self.snapshot.index + 1, |e| e.index + 1);
+            assert_eq!(
+                first.index, expected,
+                "persisted entries must extend the durable log"
+            );
             self.entries.extend(persist.entries.iter().cloned());
         }
         if let Some(hard_state) = &persist.hard_state {
@@ -79,7 +89,9 @@ impl DurableState {
 
     /// Whether nothing was ever persisted (a brand-new node).
     pub fn is_empty(&self) -> bool {
-        self.hard_state == HardState::default() && self.snapshot.index == 0 && self.entries.is_empty()
+        self.hard_state == HardState::default()
+            && self.snapshot.index == 0
+            && self.entries.is_empty()
     }
 
     /// Index of the last durable entry.

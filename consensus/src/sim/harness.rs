@@ -120,9 +120,13 @@ impl<P: SimProtocol> Simulation<'_, P> {
                 "no fresh commit reached every node within {} ticks of healing (probe index {:?}, applied {:?})",
                 self.cfg.liveness_ticks,
                 self.probe_index,
-                self.nodes.iter().map(|n| n.app.applied_index).collect::<Vec<_>>()
+                self.nodes
+                    .iter()
+                    .map(|n| n.app.applied_index)
+                    .collect::<Vec<_>>()
             );
-            self.checker.violate(self.now, ViolationKind::Liveness, None, detail);
+            self.checker
+                .violate(self.now, ViolationKind::Liveness, None, detail);
         }
     }
 
@@ -192,7 +196,13 @@ impl<P: SimProtocol> Simulation<'_, P> {
         // the protocol's snapshot and log.
         node.app = AppState::default();
         self.report.crashes += 1;
-        self.trace.push(self.now, EventKind::Crash { node: node.id, applied });
+        self.trace.push(
+            self.now,
+            EventKind::Crash {
+                node: node.id,
+                applied,
+            },
+        );
     }
 
     fn restart(&mut self, pos: usize) {
@@ -204,7 +214,8 @@ impl<P: SimProtocol> Simulation<'_, P> {
             P::restart(node.id, &self.cluster, seed, self.cfg, &node.disk)
         };
         node.node = Some(restarted);
-        self.trace.push(self.now, EventKind::Restart { node: node.id });
+        self.trace
+            .push(self.now, EventKind::Restart { node: node.id });
         // Recovery from disk alone, before any message arrives.
         self.drain(pos);
         let node = &mut self.nodes[pos];
@@ -216,7 +227,8 @@ impl<P: SimProtocol> Simulation<'_, P> {
                 before, node.app.applied_index
             );
             let id = node.id;
-            self.checker.violate(self.now, ViolationKind::Durability, Some(id), detail);
+            self.checker
+                .violate(self.now, ViolationKind::Durability, Some(id), detail);
         }
     }
 
@@ -245,16 +257,21 @@ impl<P: SimProtocol> Simulation<'_, P> {
     }
 
     fn position(&self, id: NodeId) -> Option<usize> {
-        usize::try_from(id.checked_sub(1)?).ok().filter(|p| *p < self.nodes.len())
+        usize::try_from(id.checked_sub(1)?)
+            .ok()
+            .filter(|p| *p < self.nodes.len())
     }
 
     fn deliver(&mut self, packet: Packet) {
-        let (Some(from_pos), Some(to_pos)) = (self.position(packet.from), self.position(packet.to)) else {
+        let (Some(from_pos), Some(to_pos)) = (self.position(packet.from), self.position(packet.to))
+        else {
             return;
         };
         let drop_reason = if !self.network.connected(from_pos, to_pos) {
             Some(DropReason::Partition)
-        } else if self.nodes[to_pos].node.is_none() || self.nodes[to_pos].incarnation != packet.to_incarnation {
+        } else if self.nodes[to_pos].node.is_none()
+            || self.nodes[to_pos].incarnation != packet.to_incarnation
+        {
             Some(DropReason::Crashed)
         } else {
             None
@@ -284,7 +301,10 @@ impl<P: SimProtocol> Simulation<'_, P> {
         let msg = match P::decode(&packet.bytes) {
             Ok(msg) => msg,
             Err(error) => {
-                let detail = format!("undecodable {} from {}: {error}", packet.info.kind, packet.from);
+                let detail = format!(
+                    "undecodable {} from {}: {error}",
+                    packet.info.kind, packet.from
+                );
                 self.checker
                     .violate(self.now, ViolationKind::Protocol, Some(packet.to), detail);
                 return;
@@ -356,7 +376,8 @@ impl<P: SimProtocol> Simulation<'_, P> {
                 None => None,
             };
             if let Some(what) = action {
-                self.trace.push(self.now, EventKind::Admin { node: id, what });
+                self.trace
+                    .push(self.now, EventKind::Admin { node: id, what });
             }
             self.drain(pos);
         }
@@ -370,7 +391,14 @@ impl<P: SimProtocol> Simulation<'_, P> {
         };
         let accepted = node.propose(payload).is_ok();
         let id = self.nodes[pos].id;
-        self.trace.push(self.now, EventKind::Propose { node: id, seq, accepted });
+        self.trace.push(
+            self.now,
+            EventKind::Propose {
+                node: id,
+                seq,
+                accepted,
+            },
+        );
         self.drain(pos);
     }
 
@@ -382,11 +410,12 @@ impl<P: SimProtocol> Simulation<'_, P> {
         if let Some(node) = self.nodes[pos].node.as_mut()
             && let Some(what) = node.heal_admin(&self.cluster)
         {
-            self.trace.push(self.now, EventKind::Admin { node: id, what });
+            self.trace
+                .push(self.now, EventKind::Admin { node: id, what });
         }
         self.drain(pos);
         let since_heal = self.now - self.cfg.fault_ticks;
-        if self.probe_index.is_none() && since_heal % PROBE_RETRY_TICKS == 0 {
+        if self.probe_index.is_none() && since_heal.is_multiple_of(PROBE_RETRY_TICKS) {
             let seq = self.next_payload_seq;
             self.next_payload_seq += 1;
             let payload = format!("probe:{}:{seq}", self.seed).into_bytes();
@@ -399,7 +428,10 @@ impl<P: SimProtocol> Simulation<'_, P> {
         let Some(probe_index) = self.probe_index else {
             return false;
         };
-        let done = self.nodes.iter().all(|n| n.app.applied_index >= probe_index);
+        let done = self
+            .nodes
+            .iter()
+            .all(|n| n.app.applied_index >= probe_index);
         if done {
             self.report.recovery_ticks = Some(self.now - self.cfg.fault_ticks);
         }
@@ -421,12 +453,23 @@ impl<P: SimProtocol> Simulation<'_, P> {
         if let Some(epoch) = node.node.as_ref().and_then(|n| n.leadership())
             && self.checker.observe_leader(self.now, node.id, epoch)
         {
-            self.trace.push(self.now, EventKind::Leader { node: node.id, epoch });
+            self.trace.push(
+                self.now,
+                EventKind::Leader {
+                    node: node.id,
+                    epoch,
+                },
+            );
         }
-        if self.nodes[pos].node.as_ref().is_some_and(|n| n.has_output()) {
+        if self.nodes[pos]
+            .node
+            .as_ref()
+            .is_some_and(|n| n.has_output())
+        {
             let detail = format!("still producing output after {MAX_OUTPUTS_PER_INPUT} polls");
             let id = self.nodes[pos].id;
-            self.checker.violate(self.now, ViolationKind::Protocol, Some(id), detail);
+            self.checker
+                .violate(self.now, ViolationKind::Protocol, Some(id), detail);
         }
     }
 
@@ -454,9 +497,9 @@ impl<P: SimProtocol> Simulation<'_, P> {
                 info,
             };
             self.report.messages += 1;
-            if let Some(reason) = self
-                .network
-                .send(self.now, pos, to_pos, packet, &self.faults, &mut self.rng)
+            if let Some(reason) =
+                self.network
+                    .send(self.now, pos, to_pos, packet, &self.faults, &mut self.rng)
             {
                 self.report.dropped += 1;
                 self.trace.push(
@@ -473,7 +516,8 @@ impl<P: SimProtocol> Simulation<'_, P> {
         // 3. Apply.
         let node = &mut self.nodes[pos];
         if let Some(snapshot) = snapshot {
-            self.checker.install_snapshot(self.now, id, &mut node.app, &snapshot);
+            self.checker
+                .install_snapshot(self.now, id, &mut node.app, &snapshot);
             self.report.snapshots_installed += 1;
             self.trace.push(
                 self.now,
@@ -496,7 +540,13 @@ impl<P: SimProtocol> Simulation<'_, P> {
             }
         }
         let applied = node.app.applied_index;
-        self.trace.push(self.now, EventKind::Applied { node: id, index: applied });
+        self.trace.push(
+            self.now,
+            EventKind::Applied {
+                node: id,
+                index: applied,
+            },
+        );
         let data = node.app.snapshot_data();
         if let Some(protocol) = node.node.as_mut() {
             protocol.after_apply(applied, &data, self.cfg);

@@ -43,7 +43,11 @@ pub struct Violation {
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.node {
-            Some(node) => write!(f, "t={} {:?} at node {}: {}", self.tick, self.kind, node, self.detail),
+            Some(node) => write!(
+                f,
+                "t={} {:?} at node {}: {}",
+                self.tick, self.kind, node, self.detail
+            ),
             None => write!(f, "t={} {:?}: {}", self.tick, self.kind, self.detail),
         }
     }
@@ -117,7 +121,13 @@ impl Checker {
     }
 
     /// Records a violation.
-    pub fn violate(&mut self, tick: u64, kind: ViolationKind, node: Option<NodeId>, detail: String) {
+    pub fn violate(
+        &mut self,
+        tick: u64,
+        kind: ViolationKind,
+        node: Option<NodeId>,
+        detail: String,
+    ) {
         self.violations.push(Violation {
             tick,
             kind,
@@ -148,13 +158,27 @@ impl Checker {
     }
 
     /// A node installs a snapshot: it must summarize the agreed history.
-    pub fn install_snapshot(&mut self, tick: u64, node: NodeId, app: &mut AppState, snapshot: &SnapshotToApply) {
+    pub fn install_snapshot(
+        &mut self,
+        tick: u64,
+        node: NodeId,
+        app: &mut AppState,
+        snapshot: &SnapshotToApply,
+    ) {
         let Some(state) = AppState::from_snapshot_data(&snapshot.data) else {
-            self.violate(tick, ViolationKind::Protocol, Some(node), "undecodable snapshot".into());
+            self.violate(
+                tick,
+                ViolationKind::Protocol,
+                Some(node),
+                "undecodable snapshot".into(),
+            );
             return;
         };
         if state.applied_index != snapshot.index {
-            let detail = format!("snapshot index {} but data for {}", snapshot.index, state.applied_index);
+            let detail = format!(
+                "snapshot index {} but data for {}",
+                snapshot.index, state.applied_index
+            );
             self.violate(tick, ViolationKind::Protocol, Some(node), detail);
             return;
         }
@@ -164,12 +188,18 @@ impl Checker {
             .and_then(|i| self.committed.get(i).copied().flatten());
         match known {
             Some((_, chain)) if chain != state.chain => {
-                let detail = format!("snapshot at {} diverges from the committed history", snapshot.index);
+                let detail = format!(
+                    "snapshot at {} diverges from the committed history",
+                    snapshot.index
+                );
                 self.violate(tick, ViolationKind::Agreement, Some(node), detail);
             }
             Some(_) => {}
             None => {
-                let detail = format!("snapshot at {} covers indices nobody applied", snapshot.index);
+                let detail = format!(
+                    "snapshot at {} covers indices nobody applied",
+                    snapshot.index
+                );
                 self.violate(tick, ViolationKind::Protocol, Some(node), detail);
             }
         }
@@ -198,7 +228,10 @@ impl Checker {
         match self.committed[position] {
             Some((known_digest, known_chain)) => {
                 if known_digest != digest || known_chain != chain {
-                    let detail = format!("index {} differs from what another node committed", item.index);
+                    let detail = format!(
+                        "index {} differs from what another node committed",
+                        item.index
+                    );
                     self.violate(tick, ViolationKind::Agreement, Some(node), detail);
                 }
             }

@@ -69,6 +69,8 @@ pub struct SimConfig {
     /// make acknowledgements advance entry by entry, widening the windows in
     /// which commit-rule bugs show.
     pub max_entries_per_message: usize,
+    /// Protocol option: pre-vote before elections.
+    pub pre_vote: bool,
     /// Protocol election timeout (minimum).
     pub election_timeout_ticks: u64,
     /// Protocol heartbeat period.
@@ -98,6 +100,7 @@ impl SimConfig {
             max_in_flight_messages: 20_000,
             trace_events: 200,
             max_entries_per_message: 8,
+            pre_vote: true,
             election_timeout_ticks: 10,
             heartbeat_interval_ticks: 2,
             #[cfg(feature = "mutations")]

@@ -98,7 +98,11 @@ impl Network {
         if rng.chance_per_mille(faults.loss_per_mille) {
             return Some(DropReason::Loss);
         }
-        let copies = if rng.chance_per_mille(faults.duplicate_per_mille) { 2 } else { 1 };
+        let copies = if rng.chance_per_mille(faults.duplicate_per_mille) {
+            2
+        } else {
+            1
+        };
         let slow = self.slow_node.is_some_and(|s| s == from_pos || s == to_pos);
         for _ in 0..copies {
             if self.queue.len() >= self.capacity {
@@ -108,7 +112,8 @@ impl Network {
             if slow {
                 delay += faults.slow_node_extra_delay_ticks;
             }
-            self.queue.insert((now + delay, self.next_seq), packet.clone());
+            self.queue
+                .insert((now + delay, self.next_seq), packet.clone());
             self.next_seq += 1;
         }
         None

@@ -29,7 +29,13 @@ pub trait SimProtocol: Consensus + Sized {
     fn boot(id: NodeId, cluster: &[NodeId], seed: u64, cfg: &SimConfig) -> Self;
 
     /// A node rebuilt from its disk after a crash.
-    fn restart(id: NodeId, cluster: &[NodeId], seed: u64, cfg: &SimConfig, disk: &Self::Disk) -> Self;
+    fn restart(
+        id: NodeId,
+        cluster: &[NodeId],
+        seed: u64,
+        cfg: &SimConfig,
+        disk: &Self::Disk,
+    ) -> Self;
 
     /// Whether the disk holds nothing (then `boot` is used on restart).
     fn disk_is_empty(disk: &Self::Disk) -> bool;

@@ -1,7 +1,10 @@
 //! Raft plugged into the simulator.
 
 use crate::NodeId;
-use crate::raft::{ConfChange, DurableState, Error, Message, MessageBody, Persist, Raft, RaftConfig, decode_message, encode_message};
+use crate::raft::{
+    ConfChange, DurableState, Error, Message, MessageBody, Persist, Raft, RaftConfig,
+    decode_message, encode_message,
+};
 use crate::sim::SimConfig;
 use crate::sim::protocol::{MessageInfo, SimProtocol};
 use crate::sim::rng::SplitMix64;
@@ -10,6 +13,7 @@ fn raft_config(id: NodeId, seed: u64, cfg: &SimConfig) -> RaftConfig {
     let mut raft_cfg = RaftConfig::new(id, seed);
     raft_cfg.election_timeout_ticks = cfg.election_timeout_ticks;
     raft_cfg.heartbeat_interval_ticks = cfg.heartbeat_interval_ticks;
+    raft_cfg.pre_vote = cfg.pre_vote;
     // Small batches and windows so that a short simulation exercises
     // pipelining limits, probing and back-pressure.
     raft_cfg.max_entries_per_append = cfg.max_entries_per_message.max(1);
@@ -33,7 +37,13 @@ impl SimProtocol for Raft {
         }
     }
 
-    fn restart(id: NodeId, _cluster: &[NodeId], seed: u64, cfg: &SimConfig, disk: &DurableState) -> Self {
+    fn restart(
+        id: NodeId,
+        _cluster: &[NodeId],
+        seed: u64,
+        cfg: &SimConfig,
+        disk: &DurableState,
+    ) -> Self {
         match Raft::restart(raft_config(id, seed, cfg), disk.clone()) {
             Ok(raft) => raft,
             // The disk is written only by `persist` below from Raft's own
@@ -60,11 +70,12 @@ impl SimProtocol for Raft {
 
     fn describe(msg: &Message) -> MessageInfo {
         let index = match &msg.body {
-            MessageBody::PreVote { last_log_index, .. } | MessageBody::RequestVote { last_log_index, .. } => {
-                *last_log_index
-            }
+            MessageBody::PreVote { last_log_index, .. }
+            | MessageBody::RequestVote { last_log_index, .. } => *last_log_index,
             MessageBody::AppendEntries {
-                prev_log_index, entries, ..
+                prev_log_index,
+                entries,
+                ..
             } => prev_log_index + entries.len() as u64,
             MessageBody::AppendEntriesResponse { index, .. } => *index,
             MessageBody::Heartbeat { leader_commit } => *leader_commit,
@@ -105,7 +116,11 @@ impl SimProtocol for Raft {
                 Some(format!("transfer leadership to {to}: {result:?}"))
             }
             _ => {
-                let missing: Vec<NodeId> = cluster.iter().copied().filter(|id| !voters.contains(id)).collect();
+                let missing: Vec<NodeId> = cluster
+                    .iter()
+                    .copied()
+                    .filter(|id| !voters.contains(id))
+                    .collect();
                 let change = if let Some(id) = missing.first() {
                     ConfChange::AddVoter(*id)
                 } else {

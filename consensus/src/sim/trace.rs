@@ -122,21 +122,38 @@ impl fmt::Display for Event {
         write!(f, "t={:>5} ", self.tick)?;
         match &self.kind {
             EventKind::Deliver { from, to, info } => {
-                write!(f, "deliver {} {from}->{to} epoch {} idx {}", info.kind, info.epoch, info.index)
+                write!(
+                    f,
+                    "deliver {} {from}->{to} epoch {} idx {}",
+                    info.kind, info.epoch, info.index
+                )
             }
-            EventKind::Drop { from, to, info, reason } => write!(
+            EventKind::Drop {
+                from,
+                to,
+                info,
+                reason,
+            } => write!(
                 f,
                 "drop {} {from}->{to} epoch {} idx {} ({reason:?})",
                 info.kind, info.epoch, info.index
             ),
-            EventKind::Crash { node, applied } => write!(f, "CRASH node {node} (applied {applied})"),
+            EventKind::Crash { node, applied } => {
+                write!(f, "CRASH node {node} (applied {applied})")
+            }
             EventKind::Restart { node } => write!(f, "RESTART node {node}"),
             EventKind::Partition { groups } => write!(f, "PARTITION groups {groups:?}"),
             EventKind::Heal => write!(f, "HEAL network, faults off"),
-            EventKind::Propose { node, seq, accepted } => write!(f, "propose #{seq} to {node}: accepted={accepted}"),
+            EventKind::Propose {
+                node,
+                seq,
+                accepted,
+            } => write!(f, "propose #{seq} to {node}: accepted={accepted}"),
             EventKind::Leader { node, epoch } => write!(f, "LEADER node {node} epoch {epoch}"),
             EventKind::Applied { node, index } => write!(f, "node {node} applied to {index}"),
-            EventKind::SnapshotInstalled { node, index } => write!(f, "node {node} installed snapshot {index}"),
+            EventKind::SnapshotInstalled { node, index } => {
+                write!(f, "node {node} installed snapshot {index}")
+            }
             EventKind::Admin { node, what } => write!(f, "admin at {node}: {what}"),
             EventKind::StepError { node, error } => write!(f, "node {node} refused input: {error}"),
         }
