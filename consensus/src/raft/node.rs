@@ -108,6 +108,11 @@ impl Raft {
     }
 
     /// A node recovering from what it made durable before a crash.
+    ///
+    /// The first outputs re-deliver the durable snapshot (if any) and then
+    /// every committed entry after it, so an application whose state is not
+    /// durable rebuilds it; a durable application skips items at or below
+    /// its own applied index.
     pub fn restart(cfg: RaftConfig, durable: DurableState) -> Result<Self, Error> {
         cfg.validate()?;
         let DurableState {
