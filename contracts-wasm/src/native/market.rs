@@ -76,14 +76,14 @@ fn acceptance(order: &Order) -> Result<&Acceptance, ContractError> {
 
 fn wrong_state(order: &Order, action: &str) -> ContractError {
     let why = match order.state {
-        OrderState::Open => "it has no accepted offer yet".to_string(),
-        OrderState::Accepted => "it is still in production".to_string(),
-        OrderState::Delivered => "it was delivered and awaits receipt".to_string(),
-        OrderState::Completed => "it was already settled".to_string(),
-        OrderState::Reclaimed => "its escrow was already reclaimed".to_string(),
-        OrderState::Disputed => "it is in dispute".to_string(),
-        OrderState::Resolved => "its dispute was already resolved".to_string(),
-        OrderState::Cancelled => "it was cancelled".to_string(),
+        OrderState::Open => "it is open: no offer was accepted yet",
+        OrderState::Accepted => "it is accepted and in production",
+        OrderState::Delivered => "it is delivered and awaits receipt",
+        OrderState::Completed => "it was already settled",
+        OrderState::Reclaimed => "its escrow was already reclaimed",
+        OrderState::Disputed => "it is in dispute",
+        OrderState::Resolved => "its dispute was already resolved",
+        OrderState::Cancelled => "it was cancelled",
     };
     ContractError::Refused(format!("cannot {action} order {}: {why}", order.order_id))
 }
