@@ -181,6 +181,13 @@ impl Net {
         self.now_ms += ms;
     }
 
+    /// Advances time and commits an empty block, so queries (which read at
+    /// the head block's time) see the new time.
+    pub fn advance_block(&mut self, ms: u64) {
+        self.advance(ms);
+        self.block(Vec::new());
+    }
+
     pub fn balance(&self, account: &str) -> u64 {
         let b: Balance = self.query(TOKEN, "balance", &AccountArgs {
             account: account.into(),
