@@ -13,8 +13,10 @@ use productivist_engine::contract::Contracts;
 use std::sync::Arc;
 
 pub mod native;
+pub mod wasm;
 
 pub use native::api;
+pub use wasm::register_wasm;
 
 /// Registers the native Productivist contracts under their stable names
 /// ([`api::TOKEN`], [`api::MODEL`], [`api::MARKET`], [`api::CERTIFY`],
