@@ -8,7 +8,7 @@ use productivist_engine::block::{InvalidCode, TxResult, TxStatus};
 use productivist_engine::config::ChannelConfig;
 use productivist_engine::contract::Contracts;
 use productivist_engine::devnet::{DevNet, DevNetSpec, Member};
-use productivist_engine::identity::{check_certificate, Identity, Role};
+use productivist_engine::identity::{Identity, Role, check_certificate};
 use productivist_engine::ledger::Ledger;
 use productivist_engine::policy::Endorsement;
 use productivist_engine::store::{RedbStore, Store};
@@ -40,7 +40,9 @@ fn tempdir() -> tempfile::TempDir {
     // tmpfs makes redb's fsyncs free; fall back to the default temp dir.
     let shm = std::path::Path::new("/dev/shm");
     if shm.is_dir()
-        && let Ok(d) = tempfile::Builder::new().prefix("pvt-contracts").tempdir_in(shm)
+        && let Ok(d) = tempfile::Builder::new()
+            .prefix("pvt-contracts")
+            .tempdir_in(shm)
     {
         return d;
     }
@@ -77,7 +79,13 @@ impl Net {
         let mut net = DevNet::generate(&spec()).expect("devnet");
         edit(&mut net.config);
         let first = &net.orgs[0].members[0];
-        net.genesis_tx = config_tx("genesis", &net.config, &net.admins(), (&first.cert, &first.key), 0);
+        net.genesis_tx = config_tx(
+            "genesis",
+            &net.config,
+            &net.admins(),
+            (&first.cert, &first.key),
+            0,
+        );
         let mut contracts = Contracts::new();
         productivist_contracts::register_natives(&mut contracts);
         extra(&mut contracts);
@@ -100,33 +108,61 @@ impl Net {
     /// A member by account `subject@org`.
     pub fn member(&self, account: &str) -> &Member {
         let (subject, org) = account.split_once('@').expect("account");
-        self.net.member(org, subject).unwrap_or_else(|| panic!("no member {account}"))
+        self.net
+            .member(org, subject)
+            .unwrap_or_else(|| panic!("no member {account}"))
     }
 
-    pub fn tx<A: BorshSerialize>(&mut self, who: &str, contract: &str, method: &str, args: &A) -> Vec<u8> {
+    pub fn tx<A: BorshSerialize>(
+        &mut self,
+        who: &str,
+        contract: &str,
+        method: &str,
+        args: &A,
+    ) -> Vec<u8> {
         self.nonce += 1;
         let bytes = borsh::to_vec(args).expect("encode");
         let channel = self.net.config.channel_id.clone();
-        self.member(who).call_bytes(&channel, contract, method, bytes, self.nonce)
+        self.member(who)
+            .call_bytes(&channel, contract, method, bytes, self.nonce)
     }
 
     /// Submits transactions as one block at the current time.
     pub fn block(&mut self, txs: Vec<Vec<u8>>) -> Vec<TxResult> {
         let proposer = self.net.nodes[0].2.public();
-        let block = self.ledger.submit_block(txs, self.now_ms, proposer).expect("block");
+        let block = self
+            .ledger
+            .submit_block(txs, self.now_ms, proposer)
+            .expect("block");
         block.results
     }
 
-    pub fn call<A: BorshSerialize>(&mut self, who: &str, contract: &str, method: &str, args: &A) -> TxResult {
+    pub fn call<A: BorshSerialize>(
+        &mut self,
+        who: &str,
+        contract: &str,
+        method: &str,
+        args: &A,
+    ) -> TxResult {
         let tx = self.tx(who, contract, method, args);
         self.block(vec![tx]).remove(0)
     }
 
     /// Calls and expects success; returns the output.
     #[track_caller]
-    pub fn ok<A: BorshSerialize>(&mut self, who: &str, contract: &str, method: &str, args: &A) -> Vec<u8> {
+    pub fn ok<A: BorshSerialize>(
+        &mut self,
+        who: &str,
+        contract: &str,
+        method: &str,
+        args: &A,
+    ) -> Vec<u8> {
         let r = self.call(who, contract, method, args);
-        assert_eq!(r.status, TxStatus::Valid, "{who} {contract}.{method} should succeed");
+        assert_eq!(
+            r.status,
+            TxStatus::Valid,
+            "{who} {contract}.{method} should succeed"
+        );
         r.output
     }
 
@@ -164,13 +200,28 @@ impl Net {
         check_certificate(&m.cert, &self.net.config.orgs, &[], self.now_ms).expect("identity")
     }
 
-    pub fn query_raw<A: BorshSerialize>(&self, contract: &str, method: &str, args: &A) -> Result<Vec<u8>, ContractError> {
+    pub fn query_raw<A: BorshSerialize>(
+        &self,
+        contract: &str,
+        method: &str,
+        args: &A,
+    ) -> Result<Vec<u8>, ContractError> {
         let caller = self.identity(CARLA);
-        self.ledger.query(&caller, contract, method, &borsh::to_vec(args).expect("encode"))
+        self.ledger.query(
+            &caller,
+            contract,
+            method,
+            &borsh::to_vec(args).expect("encode"),
+        )
     }
 
     #[track_caller]
-    pub fn query<A: BorshSerialize, R: BorshDeserialize>(&self, contract: &str, method: &str, args: &A) -> R {
+    pub fn query<A: BorshSerialize, R: BorshDeserialize>(
+        &self,
+        contract: &str,
+        method: &str,
+        args: &A,
+    ) -> R {
         let out = self
             .query_raw(contract, method, args)
             .unwrap_or_else(|e| panic!("query {contract}.{method}: {e}"));
@@ -189,9 +240,13 @@ impl Net {
     }
 
     pub fn balance(&self, account: &str) -> u64 {
-        let b: Balance = self.query(TOKEN, "balance", &AccountArgs {
-            account: account.into(),
-        });
+        let b: Balance = self.query(
+            TOKEN,
+            "balance",
+            &AccountArgs {
+                account: account.into(),
+            },
+        );
         b.amount
     }
 
@@ -205,18 +260,27 @@ impl Net {
     }
 
     pub fn reputation(&self, account: &str) -> Reputation {
-        self.query(REPUTATION, "get", &AccountArgs {
-            account: account.into(),
-        })
+        self.query(
+            REPUTATION,
+            "get",
+            &AccountArgs {
+                account: account.into(),
+            },
+        )
     }
 
     pub fn mint(&mut self, to: &str, amount: u64) {
         let reference = format!("wire-{}", self.nonce + 1);
-        self.ok(ISSUER, TOKEN, "mint", &MintArgs {
-            to: to.into(),
-            amount,
-            reference,
-        });
+        self.ok(
+            ISSUER,
+            TOKEN,
+            "mint",
+            &MintArgs {
+                to: to.into(),
+                amount,
+                reference,
+            },
+        );
     }
 
     /// Governance endorsements (by `admins`, e.g. `["productivist", ...]`)
@@ -245,11 +309,19 @@ impl Net {
     pub fn accredit(&mut self, expert: &str, grant_id: u64) {
         let a = self.accreditation(expert, grant_id, T0_MS + 365 * DAY_MS);
         let digest = accreditation_digest(&self.net.config.channel_id, &a);
-        let endorsements = self.endorse(&digest, &["productivist", "fablab-paris", "certilab", "customers"]);
-        self.ok(ISSUER, CERTIFY, "accredit", &AccreditArgs {
-            accreditation: a,
-            endorsements,
-        });
+        let endorsements = self.endorse(
+            &digest,
+            &["productivist", "fablab-paris", "certilab", "customers"],
+        );
+        self.ok(
+            ISSUER,
+            CERTIFY,
+            "accredit",
+            &AccreditArgs {
+                accreditation: a,
+                endorsements,
+            },
+        );
     }
 
     /// Σ balances and Σ open escrows, read straight from the store (not
@@ -267,16 +339,23 @@ impl Net {
         for (_, v) in scan(b"b/") {
             let amount: u64 = borsh::from_slice(&v).expect("balance");
             assert!(amount > 0, "zero balances are deleted");
-            balances = balances.checked_add(amount).expect("sum of balances overflows");
+            balances = balances
+                .checked_add(amount)
+                .expect("sum of balances overflows");
         }
         let mut escrowed: u64 = 0;
         for (_, v) in scan(b"e/") {
             let e: Escrow = borsh::from_slice(&v).expect("escrow");
             if e.state == EscrowState::Locked {
-                escrowed = escrowed.checked_add(e.amount).expect("sum of escrows overflows");
+                escrowed = escrowed
+                    .checked_add(e.amount)
+                    .expect("sum of escrows overflows");
             } else {
                 let paid: u64 = e.payouts.iter().map(|p| p.amount).sum();
-                assert_eq!(paid, e.amount, "a closed escrow pays out exactly what it held");
+                assert_eq!(
+                    paid, e.amount,
+                    "a closed escrow pays out exactly what it held"
+                );
             }
         }
         (balances, escrowed)
@@ -301,7 +380,10 @@ pub fn assert_invalid(r: &TxResult, code: InvalidCode, needle: &str) {
     match &r.status {
         TxStatus::Invalid { code: c, reason } => {
             assert_eq!(*c, code, "wrong code; reason: {reason}");
-            assert!(reason.contains(needle), "reason {reason:?} lacks {needle:?}");
+            assert!(
+                reason.contains(needle),
+                "reason {reason:?} lacks {needle:?}"
+            );
         }
         TxStatus::Valid => panic!("expected {code} ({needle:?}), but the transaction was valid"),
     }
@@ -322,7 +404,12 @@ pub fn terms() -> LicenseTerms {
     }
 }
 
-pub fn register_args(name: &str, version: u32, previous: Option<Hash>, license: LicenseTerms) -> RegisterModelArgs {
+pub fn register_args(
+    name: &str,
+    version: u32,
+    previous: Option<Hash>,
+    license: LicenseTerms,
+) -> RegisterModelArgs {
     RegisterModelArgs {
         file_hash: model_hash(&format!("{name}-v{version}")),
         name: name.into(),
@@ -395,29 +482,48 @@ pub fn story_posted() -> Story {
     net.ok(DORA, MODEL, "register", &args);
     let deadline = net.now_ms + 10 * DAY_MS;
     let order_id: u64 = net.ok_as(CARLA, MARKET, "post_order", &order_args(model, 4, deadline));
-    Story { net, model, order_id }
+    Story {
+        net,
+        model,
+        order_id,
+    }
 }
 
 pub fn story_accepted() -> Story {
     let mut s = story_posted();
     let n = &mut s.net;
-    let a: u32 = n.ok_as(ANNA, MARKET, "offer", &OfferArgs {
-        order_id: s.order_id,
-        price: 1_500,
-        lead_time_ms: 3 * DAY_MS,
-        process: "FDM".into(),
-    });
-    let b: u32 = n.ok_as(BEN, MARKET, "offer", &OfferArgs {
-        order_id: s.order_id,
-        price: PRICE,
-        lead_time_ms: 2 * DAY_MS,
-        process: "SLA".into(),
-    });
+    let a: u32 = n.ok_as(
+        ANNA,
+        MARKET,
+        "offer",
+        &OfferArgs {
+            order_id: s.order_id,
+            price: 1_500,
+            lead_time_ms: 3 * DAY_MS,
+            process: "FDM".into(),
+        },
+    );
+    let b: u32 = n.ok_as(
+        BEN,
+        MARKET,
+        "offer",
+        &OfferArgs {
+            order_id: s.order_id,
+            price: PRICE,
+            lead_time_ms: 2 * DAY_MS,
+            process: "SLA".into(),
+        },
+    );
     assert_eq!((a, b), (1, 2));
-    n.ok(CARLA, MARKET, "accept", &AcceptArgs {
-        order_id: s.order_id,
-        offer_no: 2,
-    });
+    n.ok(
+        CARLA,
+        MARKET,
+        "accept",
+        &AcceptArgs {
+            order_id: s.order_id,
+            offer_no: 2,
+        },
+    );
     s
 }
 
@@ -425,7 +531,15 @@ pub fn story_accepted() -> Story {
 pub fn story_delivered() -> Story {
     let mut s = story_accepted();
     s.net.advance(DAY_MS);
-    s.net.ok(BEN, MARKET, "report_production", &report(s.order_id, &["PVT-0001", "PVT-0002", "PVT-0003", "PVT-0004"]));
+    s.net.ok(
+        BEN,
+        MARKET,
+        "report_production",
+        &report(
+            s.order_id,
+            &["PVT-0001", "PVT-0002", "PVT-0003", "PVT-0004"],
+        ),
+    );
     s
 }
 
