@@ -296,6 +296,10 @@ fn rejection_scenario(threads: usize) -> Net {
     .unwrap();
     let ben2_key = KeyPair::from_seed("ben2");
     let ben2 = net.issue("printshop-lyon", &ben2_key, 900, (0, u64::MAX));
+    // Valid in blocks 1 and 2 (T0 + 1 s, T0 + 2 s), expired by block 3.
+    let short_key = KeyPair::from_seed("short");
+    let short = net.issue("customers", &short_key, 905, (0, T0 + 2_500));
+    let short_id = SignerRef::CertId(cert_id(&short));
 
     let first = put_tx(&ch, full(&carla), &carla.key, "k1", 1);
     let mut trailing = carla.call_bytes(&ch, KV, "put", put_args("trail", "x"), 50);
@@ -379,6 +383,13 @@ fn rejection_scenario(threads: usize) -> Net {
             "ben2",
             1,
         ),
+        put_tx(
+            &ch,
+            SignerRef::Certificate(short.clone()),
+            &short_key,
+            "short-1",
+            1,
+        ),
     ]);
     use InvalidCode::*;
     let want = [
@@ -416,6 +427,7 @@ fn rejection_scenario(threads: usize) -> Net {
             Some(UnknownCertificate),
         ),
         ("ben2 before revocation", None),
+        ("short-lived certificate while valid", None),
     ];
     expect(&b1, &want);
     // Eighteen refusals, fifteen distinct codes (two kinds of bad signature,
@@ -502,6 +514,7 @@ fn rejection_scenario(threads: usize) -> Net {
             2,
         ),
         carla.call_bytes(&ch, KV, "fail", Vec::new(), 63),
+        put_tx(&ch, short_id.clone(), &short_key, "short-2", 2),
     ]);
     expect(
         &b2,
@@ -513,6 +526,7 @@ fn rejection_scenario(threads: usize) -> Net {
             ("revocation", None),
             ("ben2 in the revoking block", None),
             ("replay of a refused (authenticated) tx", Some(Replay)),
+            ("short-lived certificate by id while valid", None),
         ],
     );
     assert!(net.ledger.state(KV, b"by-id").unwrap().is_some());
@@ -538,6 +552,7 @@ fn rejection_scenario(threads: usize) -> Net {
             4,
         ),
         put_tx(&ch, full(&carla), &carla.key, "k3", 3),
+        put_tx(&ch, short_id.clone(), &short_key, "short-3", 3),
     ]);
     expect(
         &b3,
@@ -545,6 +560,7 @@ fn rejection_scenario(threads: usize) -> Net {
             ("revoked certificate", Some(CertificateRevoked)),
             ("revoked certificate by id", Some(CertificateRevoked)),
             ("valid put", None),
+            ("registered certificate expired", Some(CertificateExpired)),
         ],
     );
     assert_eq!(net.ledger.state(KV, b"ben2-late").unwrap(), None);
