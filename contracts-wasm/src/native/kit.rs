@@ -154,9 +154,8 @@ pub fn check_text(
     Ok(())
 }
 
-/// Checks an account `subject@org` whose organization is a member of the
-/// channel (a typo would otherwise send tokens to an account nobody holds).
-pub fn check_account(ctx: &dyn Context, what: &str, account: &str) -> Result<(), ContractError> {
+/// Checks the syntax of an account `subject@org`; returns the org.
+pub fn check_account_syntax<'a>(what: &str, account: &'a str) -> Result<&'a str, ContractError> {
     let Some((subject, org)) = account.split_once('@') else {
         return Err(bad(format!(
             "{what} {account:?} is not an account (subject@org)"
@@ -164,6 +163,13 @@ pub fn check_account(ctx: &dyn Context, what: &str, account: &str) -> Result<(),
     };
     check_name(what, subject).map_err(bad)?;
     check_name(what, org).map_err(bad)?;
+    Ok(org)
+}
+
+/// Checks an account `subject@org` whose organization is a member of the
+/// channel (a typo would otherwise send tokens to an account nobody holds).
+pub fn check_account(ctx: &dyn Context, what: &str, account: &str) -> Result<(), ContractError> {
+    let org = check_account_syntax(what, account)?;
     if ctx.config().org(org).is_none() {
         return Err(bad(format!(
             "{what} {account:?}: organization {org:?} is not a member of this channel"

@@ -252,6 +252,15 @@ fn accept(ctx: &mut dyn Context, args: AcceptArgs) -> Result<Vec<u8>, ContractEr
             args.offer_no, order.order_id
         ));
     };
+    // Checked before any token moves: a fee payee that cannot be paid would
+    // otherwise leave the escrow locked forever.
+    if let Some(platform) = ctx.config().market.platform_account.clone() {
+        check_account(ctx, "platform account", &platform).map_err(|e| {
+            ContractError::Refused(format!(
+                "the channel config's market.platform_account is unusable: {e}"
+            ))
+        })?;
+    }
     let license: PrintLicense = call(
         ctx,
         MODEL,
