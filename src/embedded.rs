@@ -38,7 +38,9 @@ pub enum EmbeddedError {
 
 /// The native contracts every Productivist channel offers.
 pub fn native_contracts() -> productivist_engine::contract::Contracts {
-    productivist_engine::contract::Contracts::new()
+    let mut contracts = productivist_engine::contract::Contracts::new();
+    productivist_contracts::register_natives(&mut contracts);
+    contracts
 }
 
 /// The ledger file of a channel in a data directory.

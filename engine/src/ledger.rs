@@ -247,6 +247,20 @@ impl<S: Store> Ledger<S> {
         timestamp_ms: u64,
         proposer: PublicKey,
     ) -> Result<ExecutedBlock, LedgerError> {
+        // The channel's block limits bind proposers and verifiers alike.
+        let block_bytes: u64 = txs.iter().map(|t| t.len() as u64).sum();
+        if txs.len() > config.limits.max_txs as usize || block_bytes > config.limits.max_block_bytes {
+            return Err(BlockError::Invalid {
+                height,
+                reason: format!(
+                    "{} transactions / {block_bytes} bytes exceed the channel limits ({} / {})",
+                    txs.len(),
+                    config.limits.max_txs,
+                    config.limits.max_block_bytes
+                ),
+            }
+            .into());
+        }
         let info = BlockInfo {
             channel: config.channel_id.clone(),
             height,

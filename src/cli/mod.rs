@@ -1,9 +1,11 @@
 //! Command definitions and dispatch.
 
+mod bench;
 mod demo;
 mod init;
 mod inspect;
 mod render;
+mod sim;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -86,6 +88,44 @@ enum Command {
         #[arg(long)]
         history: bool,
     },
+    /// Run the seeded consensus simulator over a range of seeds.
+    Sim {
+        /// raft or bft.
+        #[arg(long, default_value = "raft")]
+        protocol: String,
+        /// Cluster size.
+        #[arg(long, default_value_t = 3)]
+        nodes: usize,
+        /// Byzantine nodes (BFT only).
+        #[arg(long, default_value_t = 0)]
+        byzantine: usize,
+        /// Seeds: A..B (B exclusive) or one seed.
+        #[arg(long, default_value = "0..100")]
+        seeds: String,
+        /// Threads running seeds in parallel.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// Validation throughput against raw signature verification and
+    /// sequential execution, in one run.
+    Validate {
+        /// Transfers in the block.
+        #[arg(long, default_value_t = 10_000)]
+        txs: usize,
+        /// Validation threads.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// Runs per measurement (the best is reported).
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
 }
 
 /// A command's failure: one line for a person.
@@ -129,5 +169,17 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             channel,
             history,
         } => inspect::state(&data, &channel, &key, history),
+        Command::Sim {
+            protocol,
+            nodes,
+            byzantine,
+            seeds,
+            threads,
+        } => sim::run(&protocol, nodes, byzantine, &seeds, threads),
+        Command::Bench(BenchCommand::Validate {
+            txs,
+            threads,
+            rounds,
+        }) => bench::validate(txs, threads, rounds),
     }
 }

@@ -1,0 +1,122 @@
+//! Validation and execution throughput (issue: parallel validation).
+//!
+//! Ids are stable so results compare over time:
+//! - `validate/transfers/threads_1`, `validate/transfers/threads_2`: a block
+//!   of 10,000 signed token transfers between 10,000 distinct accounts;
+//! - `validate/hot/threads_2`: the same with half of them paying one account;
+//! - `sigverify/raw/threads_2`: only the 10,000 `verify_strict` checks;
+//! - `pipeline/commit/threads_2`: validate, execute and durably commit.
+//!
+//! "Validate" is `Ledger::propose`: admission (decode, certificate, signature,
+//! replay), execution and sealing (state root, Merkle roots), without commit.
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use productivist::embedded::DynStore;
+use productivist::workload;
+use productivist_engine::store::RedbStore;
+use std::hint::black_box;
+use std::sync::Arc;
+
+const TXS: usize = 10_000;
+
+fn memory_store() -> DynStore {
+    Arc::new(RedbStore::in_memory().expect("in-memory store"))
+}
+
+fn validate(c: &mut Criterion) {
+    let mut w = workload::transfers(memory_store(), TXS, false).expect("workload");
+    let mut g = c.benchmark_group("validate");
+    g.throughput(Throughput::Elements(TXS as u64));
+    g.sample_size(10);
+    for threads in [1usize, 2] {
+        w.ledger.set_threads(threads);
+        // One run first: it fills the certificate cache, as a running node's
+        // would be for members who transacted before.
+        let first = w
+            .ledger
+            .propose(w.txs.clone(), w.timestamp_ms, w.proposer)
+            .expect("propose");
+        assert!(first.block.results.iter().all(|r| r.status.is_valid()));
+        g.bench_function(format!("transfers/threads_{threads}"), |b| {
+            b.iter(|| {
+                black_box(
+                    w.ledger
+                        .propose(w.txs.clone(), w.timestamp_ms, w.proposer)
+                        .expect("propose"),
+                )
+            })
+        });
+    }
+    let mut hot = workload::transfers(memory_store(), TXS, true).expect("workload");
+    hot.ledger.set_threads(2);
+    let first = hot
+        .ledger
+        .propose(hot.txs.clone(), hot.timestamp_ms, hot.proposer)
+        .expect("propose");
+    assert!(first.block.results.iter().all(|r| r.status.is_valid()));
+    g.bench_function("hot/threads_2", |b| {
+        b.iter(|| {
+            black_box(
+                hot.ledger
+                    .propose(hot.txs.clone(), hot.timestamp_ms, hot.proposer)
+                    .expect("propose"),
+            )
+        })
+    });
+    g.finish();
+
+    let sigs = workload::signatures(&w.txs);
+    assert_eq!(sigs.len(), TXS);
+    let pool = workload::pool(2).expect("pool");
+    let mut g = c.benchmark_group("sigverify");
+    g.throughput(Throughput::Elements(TXS as u64));
+    g.sample_size(10);
+    g.bench_function("raw/threads_2", |b| {
+        b.iter(|| assert_eq!(workload::verify_all(black_box(&sigs), &pool), TXS))
+    });
+    g.finish();
+}
+
+fn pipeline(c: &mut Criterion) {
+    // A funded ledger on disk, copied afresh for every measured commit.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let template = dir.path().join("template.redb");
+    let txs = {
+        let store: DynStore = Arc::new(RedbStore::open(&template).expect("store"));
+        let w = workload::transfers(store, TXS, false).expect("workload");
+        (w.txs, w.timestamp_ms, w.proposer)
+    };
+    let mut g = c.benchmark_group("pipeline");
+    g.throughput(Throughput::Elements(TXS as u64));
+    g.sample_size(10);
+    let mut n = 0u32;
+    g.bench_function("commit/threads_2", |b| {
+        b.iter_batched(
+            || {
+                n += 1;
+                let path = dir.path().join(format!("run{n}.redb"));
+                std::fs::copy(&template, &path).expect("copy");
+                let store: DynStore = Arc::new(RedbStore::open(&path).expect("store"));
+                let mut ledger = productivist_engine::ledger::Ledger::open(
+                    store,
+                    productivist::embedded::native_contracts(),
+                )
+                .expect("open");
+                ledger.set_threads(2);
+                ledger
+            },
+            |mut ledger| {
+                let executed = ledger
+                    .propose(txs.0.clone(), txs.1, txs.2)
+                    .expect("propose");
+                ledger.commit(executed).expect("commit");
+                ledger
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, validate, pipeline);
+criterion_main!(benches);
