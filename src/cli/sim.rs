@@ -72,7 +72,7 @@ pub fn run(
     while start < range.end {
         let end = range.end.min(start + CHUNK_SEEDS);
         let reports: Vec<SimReport> =
-            pool.install(|| (start..end).into_par_iter().map(|s| runner(s)).collect());
+            pool.install(|| (start..end).into_par_iter().map(&runner).collect());
         for r in &reports {
             runs += 1;
             commits += r.commits;
