@@ -1,0 +1,7 @@
+;; Runs forever: must end with OutOfFuel.
+(module
+  (memory (export "memory") 1)
+  (func (export "alloc") (param i32) (result i32) (i32.const 4096))
+  (func (export "call") (param i32 i32 i32 i32) (result i32)
+    (loop $forever (br $forever))
+    (i32.const 0)))
