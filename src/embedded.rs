@@ -154,3 +154,104 @@ impl Embedded {
             .submit_block(txs, now_ms(), self.node_key.public())?)
     }
 }
+
+impl Embedded {
+    /// A read-only call at the head, as `who`.
+    pub fn query_as(
+        &self,
+        who: &productivist_engine::devnet::Member,
+        contract: &str,
+        method: &str,
+        args: &[u8],
+    ) -> Result<Vec<u8>, EmbeddedError> {
+        let config = self
+            .ledger
+            .config()
+            .ok_or_else(|| EmbeddedError::Other("no genesis".into()))?;
+        let head_ms = self.ledger.head_time_ms().unwrap_or(0);
+        let identity = productivist_engine::identity::check_certificate(
+            &who.cert,
+            &config.orgs,
+            &config.revocations,
+            head_ms,
+        )
+        .map_err(|e| EmbeddedError::Other(format!("{}: {e}", who.account())))?;
+        self.ledger
+            .query(&identity, contract, method, args)
+            .map_err(|e| EmbeddedError::Other(format!("{contract}.{method}: {e}")))
+    }
+}
+
+/// The story's cast, from a network's members.
+pub fn cast_of(
+    n: &LoadedNetwork,
+    platform: Option<String>,
+) -> Result<crate::story::Cast<'_>, EmbeddedError> {
+    let get = |who: &str| {
+        n.member(who)
+            .ok_or_else(|| EmbeddedError::Other(format!("the network has no member {who:?}")))
+    };
+    let admins = n.members.iter().filter(|m| m.name == "admin").collect();
+    Ok(crate::story::Cast {
+        channel: PUBLIC_CHANNEL.into(),
+        issuer: get("issuer")?,
+        carla: get("carla")?,
+        dora: get("dora")?,
+        anna: get("anna")?,
+        ben: get("ben")?,
+        eric: get("eric")?,
+        admins,
+        platform,
+    })
+}
+
+/// An identity for read-only queries: `who`'s, checked at the head.
+pub fn reader(
+    ledger: &Ledger<DynStore>,
+    who: &productivist_engine::devnet::Member,
+) -> Result<productivist_engine::identity::Identity, EmbeddedError> {
+    let config = ledger
+        .config()
+        .ok_or_else(|| EmbeddedError::Other("no genesis".into()))?;
+    productivist_engine::identity::check_certificate(
+        &who.cert,
+        &config.orgs,
+        &config.revocations,
+        ledger.head_time_ms().unwrap_or(0),
+    )
+    .map_err(|e| EmbeddedError::Other(format!("{}: {e}", who.account())))
+}
+
+/// The embedded ledger drives the story one block per call.
+pub struct EmbeddedChain<'a> {
+    /// The ledger.
+    pub ledger: &'a mut Ledger<DynStore>,
+    /// Who proposes.
+    pub proposer: productivist_engine::crypto::PublicKey,
+    /// Who queries.
+    pub reader: productivist_engine::identity::Identity,
+}
+
+impl crate::story::Chain for EmbeddedChain<'_> {
+    fn submit(
+        &mut self,
+        txs: Vec<Vec<u8>>,
+    ) -> Result<Vec<(productivist_engine::block::TxResult, u64)>, String> {
+        let block = self
+            .ledger
+            .submit_block(txs, now_ms(), self.proposer)
+            .map_err(|e| e.to_string())?;
+        let h = block.header.height;
+        Ok(block.results.into_iter().map(|r| (r, h)).collect())
+    }
+
+    fn query(&mut self, contract: &str, method: &str, args: Vec<u8>) -> Result<Vec<u8>, String> {
+        self.ledger
+            .query(&self.reader, contract, method, &args)
+            .map_err(|e| format!("{contract}.{method}: {e}"))
+    }
+
+    fn now_ms(&mut self) -> Result<u64, String> {
+        Ok(self.ledger.head_time_ms().unwrap_or(0).max(now_ms()))
+    }
+}

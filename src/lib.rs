@@ -8,6 +8,7 @@
 
 pub mod embedded;
 pub mod network;
+pub mod story;
 pub mod workload;
 
 pub use productivist_consensus as consensus;

@@ -276,6 +276,21 @@ impl ChannelConfig {
         if u64::from(l.max_tx_bytes) > l.max_block_bytes {
             return Err(invalid("max_tx_bytes exceeds max_block_bytes"));
         }
+        let member_account = |what: &str, account: &str| -> Result<(), ConfigError> {
+            let org = account.split_once('@').map(|(_, o)| o).unwrap_or_default();
+            if self.org(org).is_none() {
+                return Err(invalid(format!(
+                    "{what} {account:?} is not an account of a member organization"
+                )));
+            }
+            Ok(())
+        };
+        for issuer in &self.token.issuers {
+            member_account("token issuer", issuer)?;
+        }
+        if let Some(p) = &self.market.platform_account {
+            member_account("platform account", p)?;
+        }
         if self.market.platform_fee_bps > 10_000 {
             return Err(invalid("platform_fee_bps must be at most 10000"));
         }

@@ -137,7 +137,22 @@ pub fn run_tx(
         &body.contract,
         false,
     );
-    let outcome = ctx.run(&body.method, &body.args);
+    // A panicking contract is a bug in that contract, not a reason to stop
+    // the node: the transaction fails as a trap, deterministically, since
+    // the same input panics the same way on every node.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        ctx.run(&body.method, &body.args)
+    }))
+    .unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(crate::contract::ContractError::Trap(format!(
+            "contract panicked: {what}"
+        )))
+    });
     let mut effects = ctx.finish();
     match outcome {
         Ok(output) if output.len() > OUTPUT_BYTES_MAX => Ok(invalid(

@@ -249,7 +249,8 @@ impl<S: Store> Ledger<S> {
     ) -> Result<ExecutedBlock, LedgerError> {
         // The channel's block limits bind proposers and verifiers alike.
         let block_bytes: u64 = txs.iter().map(|t| t.len() as u64).sum();
-        if txs.len() > config.limits.max_txs as usize || block_bytes > config.limits.max_block_bytes {
+        if txs.len() > config.limits.max_txs as usize || block_bytes > config.limits.max_block_bytes
+        {
             return Err(BlockError::Invalid {
                 height,
                 reason: format!(

@@ -1,5 +1,6 @@
 //! Command definitions and dispatch.
 
+mod apps;
 mod bench;
 mod demo;
 mod init;
@@ -109,6 +110,64 @@ enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Pre-production model authentication.
+    #[command(subcommand)]
+    Model(ModelCommand),
+    /// Verify an object by its serial: the whole provenance chain.
+    Verify {
+        /// The unit's serial number.
+        serial: String,
+        /// Data directory.
+        #[arg(long, default_value = productivist::embedded::DEFAULT_DATA_DIR)]
+        data: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ModelCommand {
+    /// Register a model file (its blake3 hash) with license terms.
+    Register {
+        /// The model file (STL, 3MF, STEP: any bytes).
+        file: PathBuf,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Version number.
+        #[arg(long, default_value_t = 1)]
+        version: u32,
+        /// blake3 of the previous version's file.
+        #[arg(long)]
+        previous: Option<String>,
+        /// Royalty per produced unit, in tokens.
+        #[arg(long, default_value_t = 0)]
+        royalty: u64,
+        /// Most units that may be produced under license.
+        #[arg(long, default_value_t = 1000)]
+        max_units: u64,
+        /// Allowed materials, comma-separated (default: any).
+        #[arg(long)]
+        materials: Option<String>,
+        /// Allowed processes, comma-separated (default: any).
+        #[arg(long)]
+        processes: Option<String>,
+        /// Allowed producer accounts, comma-separated (default: anyone).
+        #[arg(long)]
+        producers: Option<String>,
+        /// The registering designer (a member of the network).
+        #[arg(long = "as", default_value = "dora")]
+        signer: String,
+        /// Data directory.
+        #[arg(long, default_value = productivist::embedded::DEFAULT_DATA_DIR)]
+        data: PathBuf,
+    },
+    /// Is this file a registered model? Hashes it locally and asks the ledger.
+    Verify {
+        /// The model file.
+        file: PathBuf,
+        /// Data directory.
+        #[arg(long, default_value = productivist::embedded::DEFAULT_DATA_DIR)]
+        data: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -181,5 +240,34 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             threads,
             rounds,
         }) => bench::validate(txs, threads, rounds),
+        Command::Model(ModelCommand::Register {
+            file,
+            name,
+            version,
+            previous,
+            royalty,
+            max_units,
+            materials,
+            processes,
+            producers,
+            signer,
+            data,
+        }) => apps::model_register(
+            &data,
+            apps::RegisterOptions {
+                file: &file,
+                name: &name,
+                version,
+                previous: previous.as_deref(),
+                royalty,
+                max_units,
+                materials,
+                processes,
+                producers,
+                signer: &signer,
+            },
+        ),
+        Command::Model(ModelCommand::Verify { file, data }) => apps::model_verify(&data, &file),
+        Command::Verify { serial, data } => apps::verify(&data, &serial),
     }
 }
