@@ -22,6 +22,7 @@
 
 pub mod raft;
 pub mod sim;
+pub mod simplex;
 
 /// Identity of a consensus participant inside one channel.
 pub type NodeId = u64;

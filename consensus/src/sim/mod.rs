@@ -13,12 +13,14 @@
 //! The harness ([`harness`]) is generic over [`SimProtocol`]; Raft plugs in
 //! through [`raft_adapter`].
 
+pub mod byzantine;
 pub mod harness;
 pub mod invariants;
 pub mod network;
 pub mod protocol;
 pub mod raft_adapter;
 pub mod rng;
+pub mod simplex_adapter;
 pub mod trace;
 
 use std::fmt;
@@ -26,6 +28,7 @@ use std::fmt;
 pub use harness::run_seed;
 pub use invariants::{Violation, ViolationKind};
 pub use protocol::SimProtocol;
+pub use simplex_adapter::{BftOptions, run_bft_seed, run_bft_seed_with};
 
 use crate::raft::Raft;
 
