@@ -184,20 +184,23 @@ pub fn run_tx(
     }
 }
 
-/// Executes `txs` in order on top of `store`, under `config`, on `threads`
-/// threads (1 = sequential). The output does not depend on `threads`.
+/// Executes `txs` in order on top of `store`, under `config`, on `pool`'s
+/// threads (`None` = sequential, on the caller's thread). The output does
+/// not depend on the pool.
 pub fn execute_block(
     store: &dyn Store,
     contracts: &Contracts,
     config: &ChannelConfig,
     block: &BlockInfo,
     txs: &[Vec<u8>],
-    threads: usize,
+    pool: Option<&rayon::ThreadPool>,
     cache: &CertCache,
 ) -> Result<ExecutionOutput, StoreError> {
-    if threads > 1 && txs.len() > 1 {
+    if let Some(pool) = pool
+        && txs.len() > 1
+    {
         return crate::parallel::execute_block_parallel(
-            store, contracts, config, block, txs, threads, cache,
+            store, contracts, config, block, txs, pool, cache,
         );
     }
     let state = StoreView(store);

@@ -82,6 +82,7 @@ pub struct Ledger<S: Store> {
     tip: Option<Tip>,
     lthash: LtHash,
     threads: usize,
+    pool: Option<Arc<rayon::ThreadPool>>,
     cert_cache: CertCache,
 }
 
@@ -99,6 +100,7 @@ impl<S: Store> Ledger<S> {
             tip: None,
             lthash: LtHash::zero(),
             threads: 1,
+            pool: None,
             cert_cache: CertCache::default(),
         };
         if let Some(head) = ledger.store.head()? {
@@ -144,6 +146,21 @@ impl<S: Store> Ledger<S> {
     /// Results do not depend on it.
     pub fn set_threads(&mut self, threads: usize) {
         self.threads = threads.clamp(1, 256);
+        // A pool per ledger, kept: spawning threads per block would cost
+        // more than small blocks take to execute.
+        self.pool = if self.threads > 1 {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(self.threads)
+                .thread_name(|i| format!("ledger-exec-{i}"))
+                .build()
+                .ok()
+                .map(Arc::new)
+        } else {
+            None
+        };
+        if self.pool.is_none() {
+            self.threads = 1;
+        }
     }
 
     /// The number of execution threads.
@@ -273,7 +290,7 @@ impl<S: Store> Ledger<S> {
             config,
             &info,
             &txs,
-            self.threads,
+            self.pool.as_deref(),
             &self.cert_cache,
         )?;
         self.seal(out, txs, info, prev_hash, proposer)
@@ -289,13 +306,39 @@ impl<S: Store> Ledger<S> {
     ) -> Result<ExecutedBlock, LedgerError> {
         let mut lthash = self.lthash.clone();
         // O(keys written): remove each key's committed pair, add its new one.
-        for (key, value) in &out.overlay {
-            if let Some(old) = self.store.get(key)? {
-                lthash.remove(key, &old);
+        // The accumulator is a group, so partial sums computed on any number
+        // of threads add up to the same root.
+        let delta = |entries: &[(&Vec<u8>, &Option<Vec<u8>>)]| -> Result<LtHash, StoreError> {
+            let mut d = LtHash::zero();
+            for (key, value) in entries {
+                if let Some(old) = self.store.get(key)? {
+                    d.remove(key, &old);
+                }
+                if let Some(new) = value {
+                    d.insert(key, new);
+                }
             }
-            if let Some(new) = value {
-                lthash.insert(key, new);
+            Ok(d)
+        };
+        let entries: Vec<(&Vec<u8>, &Option<Vec<u8>>)> = out.overlay.iter().collect();
+        match self.pool.as_deref() {
+            Some(pool) if entries.len() > 256 => {
+                use rayon::prelude::*;
+                let chunk = entries
+                    .len()
+                    .div_ceil(pool.current_num_threads() * 4)
+                    .max(64);
+                let parts: Vec<LtHash> = pool.install(|| {
+                    entries
+                        .par_chunks(chunk)
+                        .map(delta)
+                        .collect::<Result<_, _>>()
+                })?;
+                for p in &parts {
+                    lthash.combine(p);
+                }
             }
+            _ => lthash.combine(&delta(&entries)?),
         }
         let config_changed = out.overlay.contains_key(&config_state_key());
         let header = BlockHeader {

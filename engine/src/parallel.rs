@@ -91,13 +91,9 @@ pub fn execute_block_parallel(
     config: &ChannelConfig,
     block: &BlockInfo,
     txs: &[Vec<u8>],
-    threads: usize,
+    pool: &rayon::ThreadPool,
     cache: &CertCache,
 ) -> Result<ExecutionOutput, StoreError> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| StoreError::Backend(format!("cannot start {threads} threads: {e}")))?;
     let committed = StoreView(store);
     let optimistic: Vec<Optimistic> = pool.install(|| {
         txs.par_iter()
