@@ -10,13 +10,18 @@ mod counter_native;
 
 use counter_native::CounterNative;
 use criterion::{Criterion, criterion_group, criterion_main};
+use productivist_contracts::register_wasm;
+use productivist_contracts::wasm::lifecycle::{LifecycleAction, WASM_CONTRACT, deploy_args};
 use productivist_contracts::wasm::{WasmContract, WasmHost};
 use productivist_engine::block::Event;
 use productivist_engine::config::ChannelConfig;
+use productivist_engine::contract::Contracts;
 use productivist_engine::contract::{BlockInfo, Context, Contract, ContractError};
 use productivist_engine::crypto::Hash;
 use productivist_engine::devnet::{DevNet, DevNetSpec};
 use productivist_engine::identity::{Identity, check_certificate};
+use productivist_engine::ledger::Ledger;
+use productivist_engine::store::RedbStore;
 use productivist_engine::store::Rows;
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -147,5 +152,72 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// A ledger (redb in memory) with `counter` native, or deployed as WASM,
+/// and `a` = 1.
+fn ledger(wasm: bool) -> (Ledger<RedbStore>, Identity) {
+    let net = DevNet::generate(&DevNetSpec::productivist(Some("bench"))).expect("devnet");
+    let mut contracts = Contracts::new();
+    if wasm {
+        register_wasm(&mut contracts);
+    } else {
+        contracts.register("counter", Arc::new(CounterNative));
+    }
+    let mut ledger = Ledger::open(RedbStore::in_memory().expect("store"), contracts).expect("open");
+    let proposer = net.nodes[0].2.public();
+    let g = ledger
+        .build_genesis(net.genesis_bytes(), 1_000, proposer)
+        .expect("genesis");
+    ledger.commit(g).expect("commit");
+    let ben = net.member("printshop-lyon", "ben").expect("ben");
+    let channel = net.config.channel_id.clone();
+    let mut txs = Vec::new();
+    if wasm {
+        let code = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/counter.wasm"
+        ))
+        .expect("examples/counter.wasm");
+        let args = deploy_args(
+            LifecycleAction::Deploy,
+            &channel,
+            "counter",
+            1,
+            code,
+            &net.admins()[..4],
+        );
+        txs.push(ben.call_bytes(&channel, WASM_CONTRACT, "deploy", args, 1));
+    }
+    let incr = borsh::to_vec(&("a".to_string(), 1u64)).expect("encode");
+    txs.push(ben.call_bytes(&channel, "counter", "incr", incr, 2));
+    let block = ledger.submit_block(txs, 2_000, proposer).expect("block");
+    assert!(block.results.iter().all(|r| r.status.is_valid()));
+    let caller = check_certificate(&ben.cert, &net.config.orgs, &[], 1_000).expect("identity");
+    (ledger, caller)
+}
+
+/// The same read-only call through the whole engine path: `Ledger::query`
+/// (a transaction context over the committed redb state, resolution, call).
+fn bench_ledger(c: &mut Criterion) {
+    let args = borsh::to_vec(&"a".to_string()).expect("encode");
+    let mut group = c.benchmark_group("ledger_query");
+    for (name, wasm) in [("native", false), ("wasm", true)] {
+        let (ledger, caller) = ledger(wasm);
+        let out = ledger
+            .query(&caller, "counter", "get", &args)
+            .expect("query");
+        assert_eq!(out, 1u64.to_le_bytes());
+        group.bench_function(name, |bench| {
+            bench.iter(|| {
+                black_box(
+                    ledger
+                        .query(&caller, "counter", "get", black_box(&args))
+                        .expect("query"),
+                )
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_ledger);
 criterion_main!(benches);

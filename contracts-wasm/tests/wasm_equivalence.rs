@@ -33,8 +33,11 @@ fn key(key: &str) -> Vec<u8> {
     borsh::to_vec(&key.to_string()).expect("encode")
 }
 
-/// One script of blocks: (signer org, signer subject, method, args).
-fn script() -> Vec<Vec<(&'static str, &'static str, &'static str, Vec<u8>)>> {
+/// A transaction of the script: signer org, signer subject, method, args.
+type Step = (&'static str, &'static str, &'static str, Vec<u8>);
+
+/// The script: blocks of steps.
+fn script() -> Vec<Vec<Step>> {
     let ben = ("printshop-lyon", "ben");
     let anna = ("fablab-paris", "anna");
     let admin = ("fablab-paris", "admin");
@@ -63,7 +66,7 @@ fn script() -> Vec<Vec<(&'static str, &'static str, &'static str, Vec<u8>)>> {
     ]
 }
 
-fn run_block(chain: &mut Chain, txs: &[(&str, &str, &str, Vec<u8>)]) -> Block {
+fn run_block(chain: &mut Chain, txs: &[Step]) -> Block {
     let txs = txs
         .iter()
         .map(|(org, subject, method, args)| {
