@@ -19,7 +19,7 @@ use crate::contract::{BlockInfo, Contracts, OUTPUT_BYTES_MAX};
 use crate::crypto::Hash;
 use crate::identity::{CertCache, Certificate};
 use crate::state::{BlockView, Overlay, StateView};
-use crate::store::{Rows, StateWrite, Store, StoreError};
+use crate::store::{Rows, Snapshot, StateWrite, Store, StoreError};
 use crate::system::cert_state_key;
 use crate::tx::TxId;
 use std::collections::HashSet;
@@ -62,13 +62,13 @@ pub enum Prepared {
 /// only on the bytes, the config, the block time and the committed store, so
 /// it runs on any thread in any order.
 pub fn prepare(
-    store: &dyn Store,
+    store: &dyn Snapshot,
     config: &ChannelConfig,
     block: &BlockInfo,
     bytes: &[u8],
     cache: &CertCache,
 ) -> Result<Prepared, StoreError> {
-    let state = StoreView(store);
+    let state = SnapshotView(store);
     let resolve = |id: &Hash| resolve_cert(&state, id);
     let admitted = match admit(bytes, config, block.timestamp_ms, &resolve, Some(cache)) {
         Ok(a) => a,
@@ -188,7 +188,7 @@ pub fn run_tx(
 /// threads (`None` = sequential, on the caller's thread). The output does
 /// not depend on the pool.
 pub fn execute_block(
-    store: &dyn Store,
+    store: &dyn Snapshot,
     contracts: &Contracts,
     config: &ChannelConfig,
     block: &BlockInfo,
@@ -203,7 +203,7 @@ pub fn execute_block(
             store, contracts, config, block, txs, pool, cache,
         );
     }
-    let state = StoreView(store);
+    let state = SnapshotView(store);
     let mut view = BlockView::new(&state);
     let mut acc = Accumulator::new(txs.len());
     for bytes in txs {
@@ -277,6 +277,18 @@ impl Accumulator {
             overlay,
             log,
         }
+    }
+}
+
+/// Adapts a `&dyn Snapshot` to a `StateView`.
+pub struct SnapshotView<'a>(pub &'a dyn Snapshot);
+
+impl StateView for SnapshotView<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.0.get(key)
+    }
+    fn range(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Result<Rows, StoreError> {
+        self.0.range(start, end, limit)
     }
 }
 

@@ -284,8 +284,9 @@ impl<S: Store> Ledger<S> {
             height,
             timestamp_ms,
         };
+        let snapshot = self.store.snapshot()?;
         let out = execute_block(
-            &self.store,
+            &*snapshot,
             &self.contracts,
             config,
             &info,
@@ -293,11 +294,12 @@ impl<S: Store> Ledger<S> {
             self.pool.as_deref(),
             &self.cert_cache,
         )?;
-        self.seal(out, txs, info, prev_hash, proposer)
+        self.seal(&*snapshot, out, txs, info, prev_hash, proposer)
     }
 
     fn seal(
         &self,
+        snapshot: &dyn crate::store::Snapshot,
         out: ExecutionOutput,
         txs: Vec<Vec<u8>>,
         info: BlockInfo,
@@ -311,7 +313,7 @@ impl<S: Store> Ledger<S> {
         let delta = |entries: &[(&Vec<u8>, &Option<Vec<u8>>)]| -> Result<LtHash, StoreError> {
             let mut d = LtHash::zero();
             for (key, value) in entries {
-                if let Some(old) = self.store.get(key)? {
+                if let Some(old) = snapshot.get(key)? {
                     d.remove(key, &old);
                 }
                 if let Some(new) = value {

@@ -22,11 +22,11 @@
 use crate::config::ChannelConfig;
 use crate::contract::{BlockInfo, Contracts};
 use crate::executor::{
-    Accumulator, ExecutionOutput, Prepared, StoreView, TxOutcome, prepare, run_tx,
+    Accumulator, ExecutionOutput, Prepared, SnapshotView, TxOutcome, prepare, run_tx,
 };
 use crate::identity::CertCache;
 use crate::state::{BlockView, StateView};
-use crate::store::{Rows, Store, StoreError};
+use crate::store::{Rows, Snapshot, StoreError};
 use rayon::prelude::*;
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -86,7 +86,7 @@ struct Optimistic {
 
 /// Parallel execution; see the module documentation.
 pub fn execute_block_parallel(
-    store: &dyn Store,
+    store: &dyn Snapshot,
     contracts: &Contracts,
     config: &ChannelConfig,
     block: &BlockInfo,
@@ -94,7 +94,7 @@ pub fn execute_block_parallel(
     pool: &rayon::ThreadPool,
     cache: &CertCache,
 ) -> Result<ExecutionOutput, StoreError> {
-    let committed = StoreView(store);
+    let committed = SnapshotView(store);
     let optimistic: Vec<Optimistic> = pool.install(|| {
         txs.par_iter()
             .map(|bytes| -> Result<Optimistic, StoreError> {

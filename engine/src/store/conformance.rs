@@ -56,6 +56,7 @@ pub fn run<S: Store>(
         out_of_order_is_refused(&store)?;
         ranges(&store)?;
         history(&store)?;
+        snapshot_reads(&store)?;
     }
     // Everything acknowledged survives a reopen.
     reopened(&open(&b).map_err(s)?)?;
@@ -235,5 +236,28 @@ fn reopened<S: Store>(store: &S) -> Result<(), String> {
     check(
         store.history(b"k", 100).map_err(s)?.len() == 3,
         "history survives reopen",
+    )
+}
+
+fn snapshot_reads<S: Store>(store: &S) -> Result<(), String> {
+    let snap = store.snapshot().map_err(s)?;
+    for key in [&b"k"[..], b"gone", b"r/a", b"missing"] {
+        check(
+            snap.get(key).map_err(s)? == store.get(key).map_err(s)?,
+            "a snapshot reads what the store reads",
+        )?;
+    }
+    check(
+        snap.range(b"r/", Some(b"r0"), 100).map_err(s)?
+            == store.range(b"r/", Some(b"r0"), 100).map_err(s)?,
+        "a snapshot ranges like the store",
+    )?;
+    check(
+        snap.tx_location(&Hash::of(b"t2")).map_err(s)?
+            == Some(TxLocation {
+                height: 1,
+                index: 1,
+            }),
+        "a snapshot finds committed transactions",
     )
 }

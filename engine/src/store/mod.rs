@@ -101,8 +101,41 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// A read view of the committed state, shared by every thread executing one
+/// block (one read transaction instead of one per read). The ledger never
+/// commits while a snapshot of it is in use, so every backend's view is
+/// consistent; redb's is a true read transaction.
+pub trait Snapshot: Send + Sync {
+    /// The value of a state key.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Keys in `[start, end)`, ascending, at most `limit`.
+    fn range(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Result<Rows, StoreError>;
+    /// Where a committed transaction is.
+    fn tx_location(&self, id: &Hash) -> Result<Option<TxLocation>, StoreError>;
+}
+
+/// A snapshot that reads through to the store (for backends without
+/// cheaper snapshots).
+pub struct Direct<'a, S: Store + ?Sized>(pub &'a S);
+
+impl<S: Store + ?Sized> Snapshot for Direct<'_, S> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.0.get(key)
+    }
+    fn range(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Result<Rows, StoreError> {
+        self.0.range(start, end, limit)
+    }
+    fn tx_location(&self, id: &Hash) -> Result<Option<TxLocation>, StoreError> {
+        self.0.tx_location(id)
+    }
+}
+
 /// The storage interface of one channel's ledger.
 pub trait Store: Send + Sync + 'static {
+    /// A consistent read view of the committed state as of now.
+    fn snapshot(&self) -> Result<Box<dyn Snapshot + '_>, StoreError> {
+        Ok(Box::new(Direct(self)))
+    }
     /// The last committed block, or `None` on an empty store.
     fn head(&self) -> Result<Option<Head>, StoreError>;
     /// Commits a block atomically and durably: when this returns `Ok`, the
@@ -162,6 +195,9 @@ pub(crate) fn check_order(head: Option<Head>, commit: &BlockCommit) -> Result<()
 }
 
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
+    fn snapshot(&self) -> Result<Box<dyn Snapshot + '_>, StoreError> {
+        (**self).snapshot()
+    }
     fn head(&self) -> Result<Option<Head>, StoreError> {
         (**self).head()
     }

@@ -2,7 +2,7 @@
 //! crash-safe, fsync'd commits (`Durability::Immediate`).
 
 use super::{
-    BlockCommit, Head, HistoryEntry, QUERY_ROWS_MAX, Rows, Store, StoreError, TxLocation,
+    BlockCommit, Head, HistoryEntry, QUERY_ROWS_MAX, Rows, Snapshot, Store, StoreError, TxLocation,
     check_order, decode_history_value, encode_history_value,
 };
 use crate::codec;
@@ -60,7 +60,53 @@ impl RedbStore {
     }
 }
 
+/// One redb read transaction's tables.
+struct RedbSnapshot {
+    state: ::redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
+    txs: ::redb::ReadOnlyTable<&'static [u8], (u64, u32)>,
+}
+
+impl Snapshot for RedbSnapshot {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .state
+            .get(key)
+            .map_err(backend)?
+            .map(|v| v.value().to_vec()))
+    }
+
+    fn range(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Result<Rows, StoreError> {
+        let limit = limit.min(QUERY_ROWS_MAX);
+        let iter = match end {
+            Some(end) if end <= start => return Ok(Vec::new()),
+            Some(end) => self.state.range(start..end).map_err(backend)?,
+            None => self.state.range(start..).map_err(backend)?,
+        };
+        let mut out = Vec::new();
+        for row in iter.take(limit) {
+            let (k, v) = row.map_err(backend)?;
+            out.push((k.value().to_vec(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn tx_location(&self, id: &Hash) -> Result<Option<TxLocation>, StoreError> {
+        Ok(self.txs.get(id.0.as_slice()).map_err(backend)?.map(|v| {
+            let (height, index) = v.value();
+            TxLocation { height, index }
+        }))
+    }
+}
+
 impl Store for RedbStore {
+    fn snapshot(&self) -> Result<Box<dyn Snapshot + '_>, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        Ok(Box::new(RedbSnapshot {
+            state: tx.open_table(STATE).map_err(backend)?,
+            txs: tx.open_table(TXS).map_err(backend)?,
+        }))
+    }
+
     fn head(&self) -> Result<Option<Head>, StoreError> {
         let tx = self.db.begin_read().map_err(backend)?;
         let meta = tx.open_table(META).map_err(backend)?;
