@@ -36,7 +36,7 @@ pub enum WireMessage {
 enum ProposalPlan {
     /// Send the real proposal.
     Honest,
-    /// Send `alt` to the peers whose bit is set in `mask`.
+    /// Per peer (two bits of `mask`): the real proposal, `alt`, or both.
     Equivocate { alt: Box<Message>, mask: u64 },
     /// Send `invalid` to everyone instead.
     Invalid(Box<Message>),
@@ -103,12 +103,23 @@ impl Byzantine {
                     let plan = self.plan_for(block, invalid_payload);
                     let sent = match plan {
                         ProposalPlan::Honest => msg,
+                        // Two bits per peer: the real proposal, the other
+                        // one, or both (the real one first).
                         ProposalPlan::Equivocate { alt, mask } => {
-                            if mask & (1 << (to % 64)) != 0 {
-                                self.lies += 1;
-                                *alt
-                            } else {
-                                msg
+                            match (mask >> (2 * (to % 32))) & 3 {
+                                0 => msg,
+                                1 => {
+                                    self.lies += 1;
+                                    *alt
+                                }
+                                _ => {
+                                    self.lies += 1;
+                                    out.push(Envelope {
+                                        to,
+                                        msg: WireMessage::Simplex(msg),
+                                    });
+                                    *alt
+                                }
                             }
                         }
                         ProposalPlan::Invalid(invalid) => {

@@ -49,6 +49,9 @@ const GARBAGE_TAG: u8 = 0xFF;
 pub struct BftOptions {
     /// Number of Byzantine nodes (chosen from the seed).
     pub byzantine: usize,
+    /// Skip the accountability check (honest nodes never appear in
+    /// evidence), to see which bugs the ledger-level invariants alone catch.
+    pub skip_accountability_check: bool,
     /// Deliberate Simplex bug to check that the simulator catches it.
     #[cfg(feature = "mutations")]
     pub mutation: Option<simplex::Mutation>,
@@ -61,6 +64,7 @@ pub struct BftOptions {
 #[derive(Clone, Debug)]
 struct RunParams {
     byzantine: Rc<BTreeSet<NodeId>>,
+    skip_accountability_check: bool,
     #[cfg(feature = "mutations")]
     mutation: Option<simplex::Mutation>,
 }
@@ -82,6 +86,7 @@ fn run_params() -> RunParams {
     RUN.with(|run| run.borrow().clone())
         .unwrap_or_else(|| RunParams {
             byzantine: Rc::new(BTreeSet::new()),
+            skip_accountability_check: false,
             #[cfg(feature = "mutations")]
             mutation: None,
         })
@@ -93,6 +98,7 @@ fn run_params() -> RunParams {
 pub fn run_bft_seed(seed: u64, nodes: usize, byzantine: usize, cfg: &SimConfig) -> SimReport {
     let options = BftOptions {
         byzantine,
+        skip_accountability_check: false,
         #[cfg(feature = "mutations")]
         mutation: None,
     };
@@ -115,6 +121,7 @@ pub fn run_bft_seed_with(
     RUN.with(|run| {
         *run.borrow_mut() = Some(RunParams {
             byzantine: Rc::new(byzantine),
+            skip_accountability_check: options.skip_accountability_check,
             #[cfg(feature = "mutations")]
             mutation: options.mutation,
         });
@@ -198,6 +205,9 @@ pub fn simplex_config(id: NodeId, cfg: &SimConfig) -> SimplexConfig {
     let mut scfg = SimplexConfig::new(id, SIM_NAMESPACE);
     let hop_ticks = cfg.max_delay_ticks.max(1) + cfg.slow_node_extra_delay_ticks;
     scfg.view_timeout_ticks = (2 * cfg.election_timeout_ticks).max(3 * hop_ticks);
+    scfg.empty_block_delay_ticks = cfg
+        .heartbeat_interval_ticks
+        .min(scfg.view_timeout_ticks - 1);
     scfg.retransmit_interval_ticks = (2 * cfg.heartbeat_interval_ticks).max(hop_ticks);
     scfg.fetch_retry_ticks = 2 * hop_ticks;
     // Small windows so that short runs exercise pruning and fetching.
@@ -232,6 +242,7 @@ pub struct SimplexSim {
     inner: Simplex,
     byzantine_ids: Rc<BTreeSet<NodeId>>,
     liar: Option<Byzantine>,
+    check_accountability: bool,
     flagged: bool,
 }
 
@@ -280,6 +291,7 @@ impl SimplexSim {
             inner,
             byzantine_ids: params.byzantine,
             liar,
+            check_accountability: !params.skip_accountability_check,
             flagged: false,
         }
     }
@@ -292,6 +304,9 @@ impl SimplexSim {
         if let Some(fault) = self.inner.safety_fault() {
             self.flagged = true;
             return Err(SimError::SafetyFault(fault.to_string()));
+        }
+        if !self.check_accountability {
+            return Ok(());
         }
         if let Some(evidence) = self
             .inner

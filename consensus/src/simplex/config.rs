@@ -17,6 +17,11 @@ pub struct SimplexConfig {
     /// before voting to nullify it. Must exceed a few network round trips
     /// (propose, notarize) or good leaders get skipped.
     pub view_timeout_ticks: u64,
+    /// A leader with no payload waits this long into its view before
+    /// proposing an empty filler block: the chain advances at most one
+    /// empty block per this many ticks instead of spinning as fast as the
+    /// network allows. Must be below `view_timeout_ticks`.
+    pub empty_block_delay_ticks: u64,
     /// Once a view timed out, own votes and the latest certificates are
     /// re-sent at this period: the network may lose anything, and this is
     /// what lets a partitioned or restarted replica catch up.
@@ -75,6 +80,7 @@ impl SimplexConfig {
             id,
             namespace: namespace.into(),
             view_timeout_ticks: 20,
+            empty_block_delay_ticks: 2,
             retransmit_interval_ticks: 5,
             fetch_retry_ticks: 4,
             max_future_views: 64,
@@ -99,6 +105,11 @@ impl SimplexConfig {
         }
         if self.view_timeout_ticks < 2 {
             return Err(Error::InvalidConfig("view_timeout_ticks must be >= 2"));
+        }
+        if self.empty_block_delay_ticks >= self.view_timeout_ticks {
+            return Err(Error::InvalidConfig(
+                "empty_block_delay_ticks must be below view_timeout_ticks",
+            ));
         }
         if self.retransmit_interval_ticks == 0 || self.fetch_retry_ticks == 0 {
             return Err(Error::InvalidConfig("retry periods must be positive"));

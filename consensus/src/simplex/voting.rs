@@ -365,6 +365,9 @@ impl Simplex {
         if self.blocks.len() >= self.cfg.max_unfinalized_blocks {
             return;
         }
+        if self.mempool.is_empty() && self.view_elapsed_ticks < self.cfg.empty_block_delay_ticks {
+            return;
+        }
         let Some((parent_view, parent)) = self.select_parent(view) else {
             return;
         };
