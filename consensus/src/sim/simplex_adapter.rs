@@ -474,8 +474,8 @@ impl SimProtocol for SimplexSim {
     }
 
     fn after_apply(&mut self, _applied_index: u64, _snapshot_data: &[u8], _cfg: &SimConfig) {
-        // Finalized blocks stay durable; no compaction (see the module docs
-        // of `simplex::storage`).
+        // Simplex has no snapshots or compaction yet: every finalized block
+        // stays durable and is re-delivered on restart.
     }
 
     fn chaos_admin(&mut self, _rng: &mut SplitMix64, _cluster: &[NodeId]) -> Option<String> {
