@@ -1,7 +1,7 @@
 //! `productivist sim`: the seeded consensus simulator over a range of seeds.
 
 use super::CliError;
-use productivist_consensus::sim::{SimConfig, SimReport, run_raft_seed};
+use productivist_consensus::sim::{SimConfig, SimReport, run_bft_seed, run_raft_seed};
 use rayon::prelude::*;
 
 /// Parses `A..B` (B exclusive) or a single seed `A`.
@@ -49,9 +49,14 @@ pub fn run(
             Box::new(move |seed| run_raft_seed(seed, nodes, &cfg))
         }
         "bft" => {
-            return Err(CliError(
-                "the BFT (Simplex) simulator is not built yet; use --protocol raft".into(),
-            ));
+            // n = 3f + 1 tolerates f Byzantine nodes.
+            let f = nodes.saturating_sub(1) / 3;
+            if byzantine > f {
+                return Err(CliError(format!(
+                    "{nodes} nodes tolerate at most {f} Byzantine (n = 3f + 1), not {byzantine}"
+                )));
+            }
+            Box::new(move |seed| run_bft_seed(seed, nodes, byzantine, &cfg))
         }
         other => {
             return Err(CliError(format!(
