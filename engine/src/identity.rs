@@ -118,7 +118,16 @@ pub type Certificate = Signed<CertBody>;
 
 /// The identifier of a certificate: the hash of its full encoding.
 pub fn cert_id(cert: &Certificate) -> Hash {
-    Hash::tagged(b"productivist/v1/cert-id", &crate::codec::encode(cert))
+    // Streams exactly the bytes of `Hash::tagged(tag, &borsh(cert))` without
+    // building the encoding: this runs once per transaction.
+    const TAG: &[u8] = b"productivist/v1/cert-id";
+    let mut h = blake3::Hasher::new();
+    h.update(&(TAG.len() as u64).to_le_bytes());
+    h.update(TAG);
+    h.update(&(cert.bytes().len() as u32).to_le_bytes());
+    h.update(cert.bytes());
+    h.update(&cert.signature().0);
+    Hash(*h.finalize().as_bytes())
 }
 
 /// A revoked certificate, named by organization and serial.
@@ -482,6 +491,13 @@ mod tests {
             check_certificate(&forged, &orgs, &[], 1_500),
             Err(IdentityError::BadKey(CryptoError::WeakKey))
         );
+    }
+
+    #[test]
+    fn cert_id_is_the_tagged_hash_of_the_encoding() {
+        let (_, _, cert) = setup();
+        let want = Hash::tagged(b"productivist/v1/cert-id", &crate::codec::encode(&cert));
+        assert_eq!(cert_id(&cert), want);
     }
 
     #[test]
