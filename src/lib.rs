@@ -6,8 +6,10 @@
 //! uses.
 #![deny(missing_docs)]
 
+pub mod client;
 pub mod embedded;
 pub mod network;
+pub mod node;
 pub mod story;
 pub mod workload;
 

@@ -13,6 +13,8 @@ pub fn run(
     channel: &str,
     consensus: &str,
     nodes: usize,
+    base_port: u16,
+    http_base_port: u16,
 ) -> Result<(), CliError> {
     let kind = ConsensusKind::parse(consensus).ok_or_else(|| {
         CliError(format!(
@@ -37,9 +39,12 @@ pub fn run(
     spec.channel = channel.to_string();
     spec.consensus = kind;
     spec.nodes = nodes;
+    spec.base_port = base_port;
     let net = DevNet::generate(&spec)?;
     let genesis = genesis_block(&net, now_ms()).map_err(|e| CliError(e.to_string()))?;
     write_network(out, &net, &genesis, force)?;
+    let node_configs =
+        productivist::node::config::write_node_configs(out, &net, base_port, http_base_port)?;
     println!("Created a development network in {}", out.display());
     println!(
         "  channel {:?}, consensus {}, {} node(s)",
@@ -57,6 +62,9 @@ pub fn run(
             })
             .collect();
         println!("  organization {}: {}", org.name, members.join("; "));
+    }
+    for path in &node_configs {
+        println!("  node config: {}", path.display());
     }
     println!(
         "  genesis: {}",

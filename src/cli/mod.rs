@@ -2,11 +2,14 @@
 
 mod apps;
 mod bench;
+mod contract;
 mod demo;
 mod init;
 mod inspect;
+mod node;
 mod render;
 mod sim;
+mod up;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -39,6 +42,43 @@ enum Command {
         /// Number of consenter nodes.
         #[arg(long, default_value_t = 1)]
         nodes: usize,
+        /// First QUIC port: node I listens on 127.0.0.1:base+I.
+        #[arg(long, default_value_t = 7400)]
+        base_port: u16,
+        /// First HTTP port: node I serves its API on 127.0.0.1:http_base+I.
+        #[arg(long, default_value_t = 8400)]
+        http_base_port: u16,
+    },
+    /// Run one node of a cluster (config written by `init`).
+    Node {
+        /// The node's TOML config (DIR/nodes/NODE.toml).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Start a local cluster, tell the Productivist story through its API,
+    /// and keep it running until Ctrl-C.
+    Up {
+        /// Number of nodes (for a new cluster).
+        #[arg(long, default_value_t = 3)]
+        nodes: usize,
+        /// Consensus: raft or bft (for a new cluster).
+        #[arg(long, default_value = "raft")]
+        consensus: String,
+        /// The cluster's directory.
+        #[arg(long, default_value = ".productivist/cluster")]
+        dir: PathBuf,
+        /// First QUIC port (for a new cluster).
+        #[arg(long, default_value_t = 7400)]
+        base_port: u16,
+        /// First HTTP port (for a new cluster).
+        #[arg(long, default_value_t = 8400)]
+        http_base_port: u16,
+        /// Stop the nodes once the story is told.
+        #[arg(long)]
+        once: bool,
+        /// Do not tell the story.
+        #[arg(long)]
+        no_story: bool,
     },
     /// Run the Productivist story on the embedded single-node ledger.
     Demo {
@@ -113,10 +153,81 @@ enum Command {
     /// Pre-production model authentication.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// WASM user contracts: deploy, upgrade, freeze, invoke, query.
+    #[command(subcommand)]
+    Contract(ContractCommand),
     /// Verify an object by its serial: the whole provenance chain.
     Verify {
         /// The unit's serial number.
         serial: String,
+        /// Data directory.
+        #[arg(long, default_value = productivist::embedded::DEFAULT_DATA_DIR)]
+        data: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ContractCommand {
+    /// Deploy a WASM module under a name (or upgrade it if the name exists),
+    /// endorsed by organization admins per the channel's deploy policy.
+    Deploy {
+        /// The .wasm file.
+        file: PathBuf,
+        /// The contract's name.
+        #[arg(long)]
+        name: String,
+        /// Channel (the embedded ledger serves `public`).
+        #[arg(long, default_value = "public")]
+        channel: String,
+        /// Endorsing organizations, comma-separated (default: every admin).
+        #[arg(long)]
+        endorsers: Option<String>,
+        /// The submitting member.
+        #[arg(long = "as", default_value = "admin@productivist")]
+        signer: String,
+        /// Data directory.
+        #[arg(long, default_value = productivist::embedded::DEFAULT_DATA_DIR)]
+        data: PathBuf,
+    },
+    /// Freeze a deployed contract: every call fails until an upgrade.
+    Freeze {
+        /// The contract's name.
+        name: String,
+        /// Endorsing organizations, comma-separated (default: every admin).
+        #[arg(long)]
+        endorsers: Option<String>,
+        /// The submitting member.
+        #[arg(long = "as", default_value = "admin@productivist")]
+        signer: String,
+        /// Data directory.
+        #[arg(long, default_value = productivist::embedded::DEFAULT_DATA_DIR)]
+        data: PathBuf,
+    },
+    /// Call a contract method in a transaction.
+    Invoke {
+        /// The contract.
+        name: String,
+        /// The method.
+        method: String,
+        /// Arguments: text, or 0x-prefixed hex.
+        #[arg(long, default_value = "")]
+        args: String,
+        /// The signing member.
+        #[arg(long = "as", default_value = "carla")]
+        signer: String,
+        /// Data directory.
+        #[arg(long, default_value = productivist::embedded::DEFAULT_DATA_DIR)]
+        data: PathBuf,
+    },
+    /// Read-only call at the head.
+    Query {
+        /// The contract.
+        name: String,
+        /// The method.
+        method: String,
+        /// Arguments: text, or 0x-prefixed hex.
+        #[arg(long, default_value = "")]
+        args: String,
         /// Data directory.
         #[arg(long, default_value = productivist::embedded::DEFAULT_DATA_DIR)]
         data: PathBuf,
@@ -212,7 +323,35 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             channel,
             consensus,
             nodes,
-        } => init::run(&out, force, &channel, &consensus, nodes),
+            base_port,
+            http_base_port,
+        } => init::run(
+            &out,
+            force,
+            &channel,
+            &consensus,
+            nodes,
+            base_port,
+            http_base_port,
+        ),
+        Command::Node { config } => node::run(&config),
+        Command::Up {
+            nodes,
+            consensus,
+            dir,
+            base_port,
+            http_base_port,
+            once,
+            no_story,
+        } => up::run(up::UpOptions {
+            dir: &dir,
+            nodes,
+            consensus: &consensus,
+            base_port,
+            http_base_port,
+            once,
+            no_story,
+        }),
         Command::Demo { data } => demo::run(&data),
         Command::Blocks {
             data,
@@ -269,5 +408,39 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         ),
         Command::Model(ModelCommand::Verify { file, data }) => apps::model_verify(&data, &file),
         Command::Verify { serial, data } => apps::verify(&data, &serial),
+        Command::Contract(ContractCommand::Deploy {
+            file,
+            name,
+            channel,
+            endorsers,
+            signer,
+            data,
+        }) => {
+            if channel != productivist::embedded::PUBLIC_CHANNEL {
+                return Err(CliError(format!(
+                    "the embedded ledger serves channel \"public\", not {channel:?}"
+                )));
+            }
+            contract::deploy(&data, &file, &name, &endorsers, &signer)
+        }
+        Command::Contract(ContractCommand::Freeze {
+            name,
+            endorsers,
+            signer,
+            data,
+        }) => contract::freeze(&data, &name, &endorsers, &signer),
+        Command::Contract(ContractCommand::Invoke {
+            name,
+            method,
+            args,
+            signer,
+            data,
+        }) => contract::invoke(&data, &name, &method, &args, &signer),
+        Command::Contract(ContractCommand::Query {
+            name,
+            method,
+            args,
+            data,
+        }) => contract::query(&data, &name, &method, &args),
     }
 }

@@ -1,0 +1,728 @@
+//! One channel on one node: the shared state the HTTP API reads (ledger,
+//! mempool, status, metrics) and the consensus driver that owns the
+//! protocol state machine.
+//!
+//! The driver runs on its own OS thread (consensus and block execution are
+//! synchronous; fsyncs and execution must not stall the async runtime). It
+//! follows the `Consensus` contract: for each output, make `persist`
+//! durable, then send `messages`, then install the snapshot, then apply
+//! `committed` in order. It is generic over [`NodeConsensus`] and
+//! [`Durable`], so Simplex BFT plugs in beside Raft.
+//!
+//! Transactions travel by gossip: a node that admits a transaction sends it
+//! to every peer's mempool, so whichever node leads (now or after a
+//! failover) can order it. Only the leader cuts blocks.
+
+use super::mempool::{Mempool, MempoolError};
+use super::storage::{Applied, RaftStore, StorageError};
+use super::wire::{BlockProposal, GOSSIP_TXS_PER_FRAME_MAX, Wire};
+use crate::embedded::{DynStore, now_ms};
+use productivist_consensus::{CommitKind, Committed, Consensus, NodeId, SnapshotToApply};
+use productivist_engine::admission::{AdmitError, Rejection, admit};
+use productivist_engine::block::Block;
+use productivist_engine::crypto::{Hash, PublicKey};
+use productivist_engine::executor::{StoreView, resolve_cert};
+use productivist_engine::identity::CertCache;
+use productivist_engine::ledger::{Ledger, LedgerError};
+use productivist_engine::store::TxLocation;
+use productivist_engine::tx::{TxId, decode_tx, tx_id};
+use productivist_net::Network;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+/// Inputs queued for the driver before network messages are dropped
+/// (consensus tolerates loss) and wake-ups coalesce.
+pub const DRIVER_QUEUE_MAX: usize = 8192;
+/// Inputs handled between two output flushes.
+pub const INPUTS_PER_ROUND_MAX: usize = 1024;
+/// Output batches taken per round (each bounded by the protocol's limits).
+pub const OUTPUTS_PER_ROUND_MAX: usize = 64;
+/// Blocks a leader proposes before waiting for one to commit.
+pub const INFLIGHT_BLOCKS_MAX: usize = 4;
+/// Mempool bounds.
+pub const MEMPOOL_TXS_MAX: usize = 50_000;
+/// Mempool bounds, bytes.
+pub const MEMPOOL_BYTES_MAX: u64 = 256 << 20;
+/// Transactions queued for gossip before submissions are refused as busy.
+pub const GOSSIP_QUEUE_TXS_MAX: usize = 16_384;
+/// A proposed transaction not committed after this long returns to the
+/// pending queue (its block was lost with a leader change).
+pub const PROPOSED_STALE_MS: u64 = 10_000;
+/// A pending transaction is gossiped again after this long (a dropped
+/// gossip frame must not strand it on a follower).
+pub const REGOSSIP_AFTER_MS: u64 = 2_000;
+
+/// An input for the driver.
+#[derive(Debug)]
+pub enum Input {
+    /// A consensus message from a peer (authenticated by the transport).
+    Message {
+        /// Sender.
+        from: NodeId,
+        /// Encoded protocol message.
+        bytes: Vec<u8>,
+    },
+    /// Something changed (the mempool filled up): check for work.
+    Wake,
+    /// Stop the driver.
+    Stop,
+}
+
+/// The protocol's view for `/health` and `/metrics`.
+#[derive(Clone, Debug, Default)]
+pub struct ConsensusStatus {
+    /// `raft` or `bft`.
+    pub kind: &'static str,
+    /// This node's id in the channel.
+    pub id: NodeId,
+    /// Role name (`leader`, `follower`, ...).
+    pub role: String,
+    /// Term or view.
+    pub term: u64,
+    /// The leader, when known.
+    pub leader: Option<NodeId>,
+    /// Commit index.
+    pub commit: u64,
+    /// Last index applied to the ledger.
+    pub applied: u64,
+}
+
+/// What the node needs from a consensus protocol beyond [`Consensus`].
+pub trait NodeConsensus: Consensus + Send + 'static {
+    /// Encodes a message for the wire.
+    fn encode(msg: &Self::Message) -> Vec<u8>;
+    /// Decodes an untrusted message.
+    fn decode(bytes: &[u8]) -> Result<Self::Message, String>;
+    /// Whether this node should cut and propose blocks now.
+    fn is_leader(&self) -> bool;
+    /// Status for the API.
+    fn status(&self) -> ConsensusStatus;
+}
+
+/// Durable storage of a protocol's state plus the node's applied mark.
+pub trait Durable<P>: Send + 'static {
+    /// Makes `persist` durable (fsync) before returning.
+    fn persist(&mut self, persist: &P) -> Result<(), StorageError>;
+    /// The applied mark.
+    fn applied(&self) -> Result<Applied, StorageError>;
+    /// Records the applied mark durably.
+    fn set_applied(&mut self, applied: Applied) -> Result<(), StorageError>;
+}
+
+impl NodeConsensus for productivist_consensus::raft::Raft {
+    fn encode(msg: &Self::Message) -> Vec<u8> {
+        productivist_consensus::raft::encode_message(msg)
+    }
+    fn decode(bytes: &[u8]) -> Result<Self::Message, String> {
+        productivist_consensus::raft::decode_message(bytes).map_err(|e| e.to_string())
+    }
+    fn is_leader(&self) -> bool {
+        productivist_consensus::raft::Raft::is_leader(self)
+    }
+    fn status(&self) -> ConsensusStatus {
+        ConsensusStatus {
+            kind: "raft",
+            id: self.id(),
+            role: format!("{:?}", self.role()).to_lowercase(),
+            term: self.term(),
+            leader: self.leader(),
+            commit: self.commit_index(),
+            applied: self.applied_index(),
+        }
+    }
+}
+
+impl Durable<productivist_consensus::raft::Persist> for RaftStore {
+    fn persist(&mut self, p: &productivist_consensus::raft::Persist) -> Result<(), StorageError> {
+        RaftStore::persist(self, p)
+    }
+    fn applied(&self) -> Result<Applied, StorageError> {
+        RaftStore::applied(self)
+    }
+    fn set_applied(&mut self, applied: Applied) -> Result<(), StorageError> {
+        RaftStore::set_applied(self, applied)
+    }
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Transactions admitted to the mempool (API and gossip).
+    pub txs_admitted: AtomicU64,
+    /// Transactions refused at admission.
+    pub txs_rejected: AtomicU64,
+    /// Submissions refused because the node was busy.
+    pub txs_busy: AtomicU64,
+    /// Blocks committed by this node.
+    pub blocks_committed: AtomicU64,
+    /// Transactions committed by this node.
+    pub txs_committed: AtomicU64,
+    /// Blocks proposed by this node.
+    pub blocks_proposed: AtomicU64,
+    /// Consensus messages dropped (queue full, peer busy, undecodable).
+    pub messages_dropped: AtomicU64,
+    /// Consensus messages sent.
+    pub messages_sent: AtomicU64,
+    /// Consensus messages received.
+    pub messages_received: AtomicU64,
+}
+
+/// Why a submission was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// Refused at admission: the client's fault.
+    #[error(transparent)]
+    Rejected(Rejection),
+    /// Too much load: retry later.
+    #[error("busy: {0}")]
+    Busy(String),
+    /// The node failed.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// A submission's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Submitted {
+    /// Newly added to the mempool (and gossiped).
+    Pending(TxId),
+    /// Already in the mempool.
+    AlreadyPending(TxId),
+    /// Already committed.
+    Committed(TxId, TxLocation),
+}
+
+/// The state of one channel shared by the driver and the API.
+pub struct ChannelShared {
+    /// Channel id.
+    pub id: String,
+    /// The ledger; only the driver writes.
+    pub ledger: RwLock<Ledger<DynStore>>,
+    /// The mempool.
+    pub mempool: Mutex<Mempool>,
+    /// Verified certificates, for admission.
+    pub cert_cache: CertCache,
+    /// The committed height (wakes API waiters and event streams).
+    pub head: tokio::sync::watch::Sender<u64>,
+    /// Consensus status.
+    pub status: Mutex<ConsensusStatus>,
+    /// Set when the driver stopped on a fatal error.
+    pub failed: Mutex<Option<String>>,
+    /// Counters.
+    pub metrics: Metrics,
+    /// Inputs for the driver.
+    pub driver: SyncSender<Input>,
+    /// Transactions to gossip to peers.
+    pub gossip: tokio::sync::mpsc::Sender<Vec<u8>>,
+}
+
+impl ChannelShared {
+    /// Admits a transaction: decode, channel, certificate and signature
+    /// checks once, then the mempool (refusing duplicates, shedding load
+    /// when full). `gossip`: also send it to peers (not for transactions
+    /// that came by gossip).
+    pub fn submit(&self, bytes: Vec<u8>, gossip: bool) -> Result<Submitted, SubmitError> {
+        let now = now_ms();
+        let (admitted, committed) = {
+            let ledger = self
+                .ledger
+                .read()
+                .map_err(|_| SubmitError::Internal("ledger lock poisoned".into()))?;
+            let config = ledger
+                .config()
+                .cloned()
+                .ok_or_else(|| SubmitError::Internal("the ledger has no genesis".into()))?;
+            let store: &dyn productivist_engine::store::Store = ledger.store().as_ref();
+            let view = StoreView(store);
+            let resolve = |id: &Hash| resolve_cert(&view, id);
+            let admitted = match admit(&bytes, &config, now, &resolve, Some(&self.cert_cache)) {
+                Ok(a) => a,
+                Err(AdmitError::Rejected(r)) => {
+                    self.metrics.txs_rejected.fetch_add(1, Ordering::Relaxed);
+                    return Err(SubmitError::Rejected(r));
+                }
+                Err(AdmitError::Store(e)) => return Err(SubmitError::Internal(e.to_string())),
+            };
+            let committed = store
+                .tx_location(&admitted.id)
+                .map_err(|e| SubmitError::Internal(e.to_string()))?;
+            (admitted, committed)
+        };
+        let id = admitted.id;
+        if let Some(loc) = committed {
+            return Ok(Submitted::Committed(id, loc));
+        }
+        let mut pool = self
+            .mempool
+            .lock()
+            .map_err(|_| SubmitError::Internal("mempool lock poisoned".into()))?;
+        match pool.insert(id, bytes.clone(), now) {
+            Ok(()) => {}
+            Err(MempoolError::Duplicate) => return Ok(Submitted::AlreadyPending(id)),
+            Err(e @ MempoolError::Full { .. }) => {
+                self.metrics.txs_busy.fetch_add(1, Ordering::Relaxed);
+                return Err(SubmitError::Busy(e.to_string()));
+            }
+        }
+        if gossip && self.gossip.try_send(bytes).is_err() {
+            pool.remove([id]);
+            self.metrics.txs_busy.fetch_add(1, Ordering::Relaxed);
+            return Err(SubmitError::Busy("gossip queue full: retry later".into()));
+        }
+        let pending = pool.pending_txs();
+        drop(pool);
+        self.metrics.txs_admitted.fetch_add(1, Ordering::Relaxed);
+        let max_txs = self
+            .ledger
+            .read()
+            .ok()
+            .and_then(|l| l.config().map(|c| c.limits.max_txs as usize))
+            .unwrap_or(usize::MAX);
+        if pending >= max_txs {
+            let _ = self.driver.try_send(Input::Wake);
+        }
+        Ok(Submitted::Pending(id))
+    }
+
+    /// The failure that stopped the driver, if any.
+    pub fn failure(&self) -> Option<String> {
+        self.failed.lock().ok().and_then(|f| f.clone())
+    }
+}
+
+/// Why the driver stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    /// The consensus store.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The ledger.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// Something the node cannot go on with.
+    #[error("{0}")]
+    Fatal(String),
+}
+
+/// The consensus driver of one channel.
+pub struct Driver<C: NodeConsensus, D: Durable<C::Persist>> {
+    /// The protocol.
+    pub consensus: C,
+    /// Its durable state.
+    pub durable: D,
+    /// Shared state.
+    pub shared: Arc<ChannelShared>,
+    /// The transport.
+    pub net: Arc<Network>,
+    /// Peers by consensus id.
+    pub peers: BTreeMap<NodeId, PublicKey>,
+    /// This node's key (the proposer of its blocks).
+    pub key: PublicKey,
+    /// Inputs.
+    pub inputs: Receiver<Input>,
+    /// Tick length.
+    pub tick: Duration,
+    /// Applied mark.
+    pub applied: Applied,
+    inflight_blocks: usize,
+    was_leader: bool,
+}
+
+impl<C: NodeConsensus, D: Durable<C::Persist>> Driver<C, D> {
+    /// A driver; reads the applied mark from `durable`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        consensus: C,
+        durable: D,
+        shared: Arc<ChannelShared>,
+        net: Arc<Network>,
+        peers: BTreeMap<NodeId, PublicKey>,
+        key: PublicKey,
+        inputs: Receiver<Input>,
+        tick: Duration,
+    ) -> Result<Self, DriverError> {
+        let applied = durable.applied()?;
+        Ok(Driver {
+            consensus,
+            durable,
+            shared,
+            net,
+            peers,
+            key,
+            inputs,
+            tick,
+            applied,
+            inflight_blocks: 0,
+            was_leader: false,
+        })
+    }
+
+    /// Runs until [`Input::Stop`] or a fatal error (recorded in the shared
+    /// state before returning).
+    pub fn run(mut self) -> Result<(), DriverError> {
+        let result = self.run_inner();
+        if let Err(e) = &result {
+            tracing::error!(channel = %self.shared.id, "consensus driver stopped: {e}");
+            if let Ok(mut f) = self.shared.failed.lock() {
+                *f = Some(e.to_string());
+            }
+        }
+        result
+    }
+
+    fn run_inner(&mut self) -> Result<(), DriverError> {
+        // A restarted protocol re-delivers committed items first.
+        self.flush()?;
+        let mut next_tick = Instant::now() + self.tick;
+        loop {
+            let timeout = next_tick.saturating_duration_since(Instant::now());
+            match self.inputs.recv_timeout(timeout) {
+                Ok(Input::Stop) => return Ok(()),
+                Ok(input) => {
+                    self.handle(input);
+                    for _ in 0..INPUTS_PER_ROUND_MAX {
+                        match self.inputs.try_recv() {
+                            Ok(Input::Stop) => return Ok(()),
+                            Ok(input) => self.handle(input),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            }
+            let now = Instant::now();
+            if now >= next_tick {
+                self.consensus.tick();
+                next_tick += self.tick;
+                if next_tick < now {
+                    // Fell behind (a long block): do not burst ticks.
+                    next_tick = now + self.tick;
+                }
+                self.housekeeping();
+            }
+            self.leadership();
+            self.maybe_propose();
+            self.flush()?;
+            self.publish_status();
+        }
+    }
+
+    fn handle(&mut self, input: Input) {
+        match input {
+            Input::Message { from, bytes } => {
+                self.shared
+                    .metrics
+                    .messages_received
+                    .fetch_add(1, Ordering::Relaxed);
+                match C::decode(&bytes) {
+                    Ok(msg) => {
+                        if let Err(e) = self.consensus.step(from, msg) {
+                            tracing::debug!(channel = %self.shared.id, from, "message refused: {e}");
+                        }
+                    }
+                    Err(e) => {
+                        self.shared
+                            .metrics
+                            .messages_dropped
+                            .fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(channel = %self.shared.id, from, "undecodable message: {e}");
+                    }
+                }
+            }
+            Input::Wake | Input::Stop => {}
+        }
+    }
+
+    fn housekeeping(&mut self) {
+        let now = now_ms();
+        let leader = self.consensus.is_leader();
+        let Ok(mut pool) = self.shared.mempool.lock() else {
+            return;
+        };
+        let requeued = pool.requeue_proposed(Some(now.saturating_sub(PROPOSED_STALE_MS)));
+        if requeued > 0 {
+            tracing::info!(channel = %self.shared.id, requeued, "stale proposed transactions requeued");
+            self.inflight_blocks = 0;
+        }
+        if !leader {
+            let again = pool.take_for_regossip(now, REGOSSIP_AFTER_MS, GOSSIP_TXS_PER_FRAME_MAX);
+            drop(pool);
+            for tx in again {
+                if self.shared.gossip.try_send(tx).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+
+    fn leadership(&mut self) {
+        let leader = self.consensus.is_leader();
+        if leader != self.was_leader {
+            // Blocks proposed in an earlier leadership may be lost: their
+            // transactions go back to the queue (a duplicate that does commit
+            // twice is recorded as a replay, never executed twice).
+            if let Ok(mut pool) = self.shared.mempool.lock() {
+                pool.requeue_proposed(None);
+            }
+            self.inflight_blocks = 0;
+            tracing::info!(channel = %self.shared.id, leader, "leadership changed");
+        }
+        self.was_leader = leader;
+    }
+
+    fn maybe_propose(&mut self) {
+        if !self.consensus.is_leader() || self.inflight_blocks >= INFLIGHT_BLOCKS_MAX {
+            return;
+        }
+        let Some(limits) = self
+            .shared
+            .ledger
+            .read()
+            .ok()
+            .and_then(|l| l.config().map(|c| c.limits.clone()))
+        else {
+            return;
+        };
+        let now = now_ms();
+        let cut = {
+            let Ok(mut pool) = self.shared.mempool.lock() else {
+                return;
+            };
+            if !pool.ready(
+                limits.max_txs as usize,
+                limits.max_block_bytes,
+                limits.batch_timeout_ms,
+                now,
+            ) {
+                return;
+            }
+            pool.cut(limits.max_txs as usize, limits.max_block_bytes, now)
+        };
+        if cut.is_empty() {
+            return;
+        }
+        let (ids, txs): (Vec<TxId>, Vec<Vec<u8>>) = cut.into_iter().unzip();
+        let count = txs.len();
+        let proposal = BlockProposal {
+            txs,
+            timestamp_ms: now,
+            proposer: self.key,
+        };
+        match self.consensus.propose(proposal.encode()) {
+            Ok(()) => {
+                self.inflight_blocks += 1;
+                self.shared
+                    .metrics
+                    .blocks_proposed
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(channel = %self.shared.id, txs = count, "block proposed");
+            }
+            Err(e) => {
+                tracing::info!(channel = %self.shared.id, "proposal refused: {e}");
+                if let Ok(mut pool) = self.shared.mempool.lock() {
+                    pool.requeue(&ids);
+                }
+            }
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), DriverError> {
+        for _ in 0..OUTPUTS_PER_ROUND_MAX {
+            if !self.consensus.has_output() {
+                break;
+            }
+            let out = self.consensus.poll_output();
+            // 1. Durable before anything leaves the node.
+            self.durable.persist(&out.persist)?;
+            // 2. Messages (lossy: a busy peer drops them, consensus retries).
+            for env in out.messages {
+                let Some(key) = self.peers.get(&env.to) else {
+                    continue;
+                };
+                let frame = Wire::Consensus {
+                    channel: self.shared.id.clone(),
+                    message: C::encode(&env.msg),
+                }
+                .encode();
+                match self.net.send(key, frame) {
+                    Ok(()) => {
+                        self.shared
+                            .metrics
+                            .messages_sent
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(_) => {
+                        self.shared
+                            .metrics
+                            .messages_dropped
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            // 3. Snapshot, 4. committed items in order.
+            if let Some(s) = out.snapshot {
+                self.install_snapshot(s)?;
+            }
+            for item in out.committed {
+                self.apply(item)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn install_snapshot(&mut self, s: SnapshotToApply) -> Result<(), DriverError> {
+        if s.index <= self.applied.index {
+            return Ok(());
+        }
+        // The node never compacts today, so a snapshot ahead of the ledger
+        // means a peer compacted: block sync is not implemented yet.
+        Err(DriverError::Fatal(format!(
+            "snapshot at consensus index {} is ahead of the ledger (applied {}); block sync after compaction is not implemented",
+            s.index, self.applied.index
+        )))
+    }
+
+    fn apply(&mut self, item: Committed) -> Result<(), DriverError> {
+        if item.index <= self.applied.index {
+            // Replayed after a restart: already in the ledger.
+            return Ok(());
+        }
+        if item.index != self.applied.index + 1 {
+            return Err(DriverError::Fatal(format!(
+                "committed index {} after applied {}",
+                item.index, self.applied.index
+            )));
+        }
+        if item.kind == CommitKind::Internal {
+            // Nothing changes in the ledger; the mark is saved with the next
+            // block (re-applying an internal item is a no-op).
+            self.applied.index = item.index;
+            return Ok(());
+        }
+        let proposal = match BlockProposal::decode(&item.payload) {
+            Ok(p) => p,
+            Err(e) => {
+                // Every node decodes the same bytes the same way.
+                tracing::warn!(channel = %self.shared.id, index = item.index, "undecodable proposal skipped: {e}");
+                self.applied.index = item.index;
+                self.durable.set_applied(self.applied)?;
+                return Ok(());
+            }
+        };
+        let expected = self.applied.height + 1;
+        let ids: Vec<TxId> = proposal
+            .txs
+            .iter()
+            .filter_map(|b| decode_tx(b, usize::MAX).ok().map(|t| tx_id(&t)))
+            .collect();
+        let mine = proposal.proposer == self.key;
+        let head_height = {
+            let ledger = self
+                .shared
+                .ledger
+                .read()
+                .map_err(|_| DriverError::Fatal("ledger lock poisoned".into()))?;
+            ledger.head().map_or(0, |h| h.height)
+        };
+        let mut committed_block = true;
+        if head_height >= expected {
+            // Committed before a crash, between the ledger write and the
+            // applied mark: check it is this proposal, then only record it.
+            let ledger = self
+                .shared
+                .ledger
+                .read()
+                .map_err(|_| DriverError::Fatal("ledger lock poisoned".into()))?;
+            let block = ledger
+                .block(expected)?
+                .ok_or_else(|| DriverError::Fatal(format!("block {expected} missing")))?;
+            if block.header.tx_root != Block::tx_root(&proposal.txs) {
+                return Err(DriverError::Fatal(format!(
+                    "ledger block {expected} is not consensus entry {}",
+                    item.index
+                )));
+            }
+        } else {
+            if head_height + 1 != expected {
+                return Err(DriverError::Fatal(format!(
+                    "ledger head {head_height} is behind the applied mark {}",
+                    self.applied.height
+                )));
+            }
+            let executed = {
+                let ledger = self
+                    .shared
+                    .ledger
+                    .read()
+                    .map_err(|_| DriverError::Fatal("ledger lock poisoned".into()))?;
+                ledger.propose(proposal.txs, proposal.timestamp_ms, proposal.proposer)
+            };
+            match executed {
+                Ok(executed) => {
+                    let mut ledger = self
+                        .shared
+                        .ledger
+                        .write()
+                        .map_err(|_| DriverError::Fatal("ledger lock poisoned".into()))?;
+                    ledger.commit(executed)?;
+                }
+                Err(LedgerError::Block(e)) => {
+                    // Deterministic refusal (over the channel's limits):
+                    // every node skips the same entry.
+                    tracing::warn!(channel = %self.shared.id, index = item.index, "proposal refused by the ledger: {e}");
+                    committed_block = false;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.applied = Applied {
+            index: item.index,
+            height: if committed_block {
+                expected
+            } else {
+                self.applied.height
+            },
+        };
+        self.durable.set_applied(self.applied)?;
+        if committed_block {
+            let m = &self.shared.metrics;
+            m.blocks_committed.fetch_add(1, Ordering::Relaxed);
+            m.txs_committed
+                .fetch_add(ids.len() as u64, Ordering::Relaxed);
+            self.shared.head.send_replace(expected);
+        }
+        if let Ok(mut pool) = self.shared.mempool.lock() {
+            pool.remove(ids);
+        }
+        if mine {
+            self.inflight_blocks = self.inflight_blocks.saturating_sub(1);
+        }
+        Ok(())
+    }
+
+    fn publish_status(&self) {
+        let mut status = self.consensus.status();
+        status.applied = self.applied.index;
+        if let Ok(mut s) = self.shared.status.lock() {
+            *s = status;
+        }
+    }
+}
+
+/// Queues a consensus message for the driver; drops it when the queue is
+/// full (the protocol retransmits).
+pub fn deliver(shared: &ChannelShared, from: NodeId, bytes: Vec<u8>) {
+    match shared.driver.try_send(Input::Message { from, bytes }) {
+        Ok(()) => {}
+        Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+            shared
+                .metrics
+                .messages_dropped
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,436 @@
+//! The node shell: one process hosting channels, each with its ledger, its
+//! consensus (Raft today; Simplex BFT plugs in through
+//! [`channel::NodeConsensus`]), a bounded mempool and the HTTP/JSON API,
+//! talking to its peers over the QUIC transport. See `docs/NODE.md`.
+//!
+//! Threads: one OS thread per channel drives consensus and executes
+//! blocks; tokio runs the transport, gossip and the API.
+
+pub mod auth;
+pub mod channel;
+pub mod config;
+pub mod http;
+pub mod mempool;
+pub mod openapi;
+pub mod storage;
+pub mod wire;
+
+use crate::embedded::{DynStore, native_contracts};
+use channel::{ChannelShared, DRIVER_QUEUE_MAX, Driver, GOSSIP_QUEUE_TXS_MAX, Input, deliver};
+use config::NodeConfig;
+use mempool::Mempool;
+use productivist_consensus::NodeId;
+use productivist_consensus::raft::{Raft, RaftConfig};
+use productivist_engine::config::ConsensusKind;
+use productivist_engine::crypto::{KeyPair, PublicKey, unhex};
+use productivist_engine::identity::CertCache;
+use productivist_engine::ledger::Ledger;
+use productivist_engine::store::RedbStore;
+use productivist_net::{Allowlist, NetConfig, Network};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use wire::{GOSSIP_TXS_PER_FRAME_MAX, Wire};
+
+/// Transaction bytes batched into one gossip frame (below the transport's
+/// 16 MiB frame limit, with room for one more maximal transaction).
+pub const GOSSIP_FRAME_BYTES_MAX: usize = 8 << 20;
+
+/// Why the node could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The config.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// A file.
+    #[error("{path}: {reason}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A ledger.
+    #[error("channel {channel}: {reason}")]
+    Channel {
+        /// The channel.
+        channel: String,
+        /// Why.
+        reason: String,
+    },
+    /// The transport.
+    #[error("network: {0}")]
+    Net(String),
+    /// The HTTP server.
+    #[error("http: {0}")]
+    Http(String),
+    /// A channel's driver stopped.
+    #[error("channel {channel} stopped: {reason}")]
+    Fatal {
+        /// The channel.
+        channel: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+fn file_error(path: &Path, reason: impl std::fmt::Display) -> NodeError {
+    NodeError::File {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Reads a secret key file (hex of 32 bytes).
+pub fn read_key(path: &Path) -> Result<KeyPair, NodeError> {
+    let text = std::fs::read_to_string(path).map_err(|e| file_error(path, e))?;
+    let secret: [u8; 32] = unhex(text.trim())
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| file_error(path, "not a 32-byte hex secret key"))?;
+    Ok(KeyPair::from_secret(secret))
+}
+
+/// Sends tracing output to `path` (appending), one file per node.
+pub fn init_logging(path: &Path) -> Result<(), NodeError> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| file_error(parent, e))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| file_error(path, e))?;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PRODUCTIVIST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A second call (tests) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(Arc::new(file))
+        .try_init();
+    Ok(())
+}
+
+struct Hosted {
+    shared: Arc<ChannelShared>,
+    peers: BTreeMap<NodeId, PublicKey>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+fn open_ledger(cfg: &NodeConfig, id: &str, genesis: &Path) -> Result<Ledger<DynStore>, NodeError> {
+    let ch_err = |reason: String| NodeError::Channel {
+        channel: id.to_string(),
+        reason,
+    };
+    let dir = cfg.data_dir.join("channels").join(id);
+    std::fs::create_dir_all(&dir).map_err(|e| file_error(&dir, e))?;
+    let store: DynStore =
+        Arc::new(RedbStore::open(&dir.join("ledger.redb")).map_err(|e| ch_err(e.to_string()))?);
+    let mut ledger = Ledger::open(store, native_contracts()).map_err(|e| ch_err(e.to_string()))?;
+    if ledger.head().is_none() {
+        let bytes = std::fs::read(genesis).map_err(|e| file_error(genesis, e))?;
+        let executed = ledger.verify(&bytes).map_err(|e| file_error(genesis, e))?;
+        ledger.commit(executed).map_err(|e| ch_err(e.to_string()))?;
+    }
+    if ledger.channel() != Some(id) {
+        return Err(ch_err(format!(
+            "the ledger in {} is for channel {:?}",
+            dir.display(),
+            ledger.channel()
+        )));
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    ledger.set_threads(threads);
+    Ok(ledger)
+}
+
+/// Runs a node until `shutdown` resolves or a channel fails. Must run on a
+/// multi-threaded tokio runtime.
+pub async fn run(
+    cfg: NodeConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), NodeError> {
+    let key = read_key(&cfg.key_file)?;
+    let me = key.public();
+    let started = Instant::now();
+
+    // Ledgers first: the channel configs say who the peers are.
+    let mut ledgers = Vec::new();
+    for entry in &cfg.channels {
+        ledgers.push((
+            entry.id.clone(),
+            open_ledger(&cfg, &entry.id, &entry.genesis)?,
+        ));
+    }
+    let mut allowed = BTreeSet::new();
+    let mut endpoints: BTreeMap<PublicKey, String> = BTreeMap::new();
+    for (_, ledger) in &ledgers {
+        if let Some(c) = ledger.config() {
+            for n in &c.consensus.consenters {
+                if n.node_key != me {
+                    allowed.insert(n.node_key);
+                    endpoints.insert(n.node_key, n.endpoint.clone());
+                }
+            }
+        }
+    }
+    let (net, mut inbound) = Network::start(
+        key.clone(),
+        Allowlist::new(allowed.iter().copied()),
+        NetConfig::new(cfg.listen),
+    )
+    .map_err(|e| NodeError::Net(e.to_string()))?;
+    // Addresses: the node config first, then the channel config's endpoint.
+    let mut addrs: BTreeMap<PublicKey, SocketAddr> = BTreeMap::new();
+    for p in &cfg.peers {
+        match PublicKey::from_hex(p.key.trim()) {
+            Some(k) => {
+                addrs.insert(k, p.addr);
+            }
+            None => tracing::warn!(peer = %p.name, "peer key is not hex; ignored"),
+        }
+    }
+    for k in &allowed {
+        let addr = addrs
+            .get(k)
+            .copied()
+            .or_else(|| endpoints.get(k).and_then(|e| e.parse().ok()));
+        match addr {
+            Some(a) => net.add_peer(*k, a),
+            None => tracing::warn!(peer = %k.to_hex(), "no address for consenter"),
+        }
+    }
+
+    let fatal = Arc::new(tokio::sync::Notify::new());
+    let tick = Duration::from_millis(cfg.tick_ms);
+    let mut hosted: BTreeMap<String, Hosted> = BTreeMap::new();
+    for (id, ledger) in ledgers {
+        let ch_err = |reason: String| NodeError::Channel {
+            channel: id.clone(),
+            reason,
+        };
+        let config = ledger
+            .config()
+            .cloned()
+            .ok_or_else(|| ch_err("no config".into()))?;
+        let consenters = &config.consensus.consenters;
+        let my_index = consenters
+            .iter()
+            .position(|n| n.node_key == me)
+            .ok_or_else(|| {
+                ch_err(format!(
+                    "this node's key {} is not a consenter (observer nodes are not supported yet)",
+                    me.to_hex()
+                ))
+            })?;
+        let my_id = my_index as NodeId + 1;
+        let voters: Vec<NodeId> = (1..=consenters.len() as NodeId).collect();
+        let peers: BTreeMap<NodeId, PublicKey> = consenters
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != my_index)
+            .map(|(i, n)| (i as NodeId + 1, n.node_key))
+            .collect();
+        let (driver_tx, driver_rx) = std::sync::mpsc::sync_channel(DRIVER_QUEUE_MAX);
+        let (gossip_tx, gossip_rx) = tokio::sync::mpsc::channel(GOSSIP_QUEUE_TXS_MAX);
+        let height = ledger.head().map_or(0, |h| h.height);
+        let (head, _) = tokio::sync::watch::channel(height);
+        let shared = Arc::new(ChannelShared {
+            id: id.clone(),
+            ledger: RwLock::new(ledger),
+            mempool: Mutex::new(Mempool::new(
+                channel::MEMPOOL_TXS_MAX,
+                channel::MEMPOOL_BYTES_MAX,
+            )),
+            cert_cache: CertCache::default(),
+            head,
+            status: Mutex::new(Default::default()),
+            failed: Mutex::new(None),
+            metrics: Default::default(),
+            driver: driver_tx,
+            gossip: gossip_tx,
+        });
+        let thread = match config.consensus.kind {
+            ConsensusKind::Raft => {
+                let path = cfg.data_dir.join("channels").join(&id).join("raft.redb");
+                let store = storage::RaftStore::open(&path).map_err(|e| file_error(&path, e))?;
+                let durable = store.load().map_err(|e| file_error(&path, e))?;
+                let seed = u64::from_le_bytes(me.0[..8].try_into().unwrap_or([0; 8]))
+                    ^ crate::embedded::now_ms();
+                let rcfg = RaftConfig::new(my_id, seed);
+                let raft = if durable.is_empty() {
+                    Raft::new(rcfg, &voters)
+                } else {
+                    Raft::restart(rcfg, durable)
+                }
+                .map_err(|e| ch_err(e.to_string()))?;
+                let driver = Driver::new(
+                    raft,
+                    store,
+                    shared.clone(),
+                    net.clone(),
+                    peers.clone(),
+                    me,
+                    driver_rx,
+                    tick,
+                )
+                .map_err(|e| ch_err(e.to_string()))?;
+                let fatal = fatal.clone();
+                std::thread::Builder::new()
+                    .name(format!("consensus-{id}"))
+                    .spawn(move || {
+                        if driver.run().is_err() {
+                            fatal.notify_one();
+                        }
+                    })
+                    .map_err(|e| ch_err(e.to_string()))?
+            }
+            ConsensusKind::Bft => {
+                return Err(ch_err(
+                    "Simplex BFT is not wired into the node yet (issue 7, next milestone)".into(),
+                ));
+            }
+        };
+        tokio::spawn(gossip_loop(
+            shared.clone(),
+            net.clone(),
+            peers.values().copied().collect(),
+            gossip_rx,
+        ));
+        tracing::info!(channel = %id, node_id = my_id, height, "channel open");
+        hosted.insert(
+            id,
+            Hosted {
+                shared,
+                peers,
+                thread: Some(thread),
+            },
+        );
+    }
+
+    // Inbound frames: consensus to the driver, transactions to the mempool.
+    let routes: BTreeMap<String, (Arc<ChannelShared>, BTreeMap<PublicKey, NodeId>)> = hosted
+        .iter()
+        .map(|(id, h)| {
+            let by_key = h.peers.iter().map(|(n, k)| (*k, *n)).collect();
+            (id.clone(), (h.shared.clone(), by_key))
+        })
+        .collect();
+    let dispatch = tokio::spawn(async move {
+        while let Some(frame) = inbound.recv().await {
+            let wire = match Wire::decode(&frame.frame) {
+                Ok(w) => w,
+                Err(e) => {
+                    tracing::debug!(from = %frame.from.to_hex(), "undecodable frame: {e}");
+                    continue;
+                }
+            };
+            match wire {
+                Wire::Consensus { channel, message } => {
+                    if let Some((shared, by_key)) = routes.get(&channel)
+                        && let Some(from) = by_key.get(&frame.from)
+                    {
+                        deliver(shared, *from, message);
+                    }
+                }
+                Wire::Txs { channel, txs } => {
+                    let Some((shared, by_key)) = routes.get(&channel) else {
+                        continue;
+                    };
+                    if !by_key.contains_key(&frame.from) || txs.len() > GOSSIP_TXS_PER_FRAME_MAX {
+                        continue;
+                    }
+                    let shared = shared.clone();
+                    tokio::task::spawn_blocking(move || {
+                        for tx in txs {
+                            if let Err(e) = shared.submit(tx, false) {
+                                tracing::debug!(channel = %shared.id, "gossiped transaction refused: {e}");
+                            }
+                        }
+                    });
+                }
+            }
+        }
+    });
+
+    let state = Arc::new(http::NodeState {
+        name: cfg.name.clone(),
+        node_key: me,
+        channels: hosted
+            .iter()
+            .map(|(id, h)| (id.clone(), h.shared.clone()))
+            .collect(),
+        started,
+    });
+    let listener = tokio::net::TcpListener::bind(cfg.http_listen)
+        .await
+        .map_err(|e| NodeError::Http(format!("cannot listen on {}: {e}", cfg.http_listen)))?;
+    tracing::info!(node = %cfg.name, http = %cfg.http_listen, quic = %cfg.listen, "node ready");
+    let fatal_wait = fatal.clone();
+    let stop = async move {
+        tokio::select! {
+            _ = shutdown => {}
+            _ = fatal_wait.notified() => {}
+        }
+    };
+    let served = axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(stop)
+        .await;
+
+    // Stop: drivers first (they finish the output in hand), then the network.
+    for h in hosted.values() {
+        let _ = h.shared.driver.try_send(Input::Stop);
+    }
+    for h in hosted.values_mut() {
+        if let Some(t) = h.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+    }
+    dispatch.abort();
+    net.close().await;
+    served.map_err(|e| NodeError::Http(e.to_string()))?;
+    for h in hosted.values() {
+        if let Some(reason) = h.shared.failure() {
+            return Err(NodeError::Fatal {
+                channel: h.shared.id.clone(),
+                reason,
+            });
+        }
+    }
+    tracing::info!(node = %cfg.name, "node stopped");
+    Ok(())
+}
+
+async fn gossip_loop(
+    shared: Arc<ChannelShared>,
+    net: Arc<Network>,
+    peers: Vec<PublicKey>,
+    mut rx: tokio::sync::mpsc::Receiver<Vec<u8>>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut frame_bytes = first.len();
+        let mut txs = vec![first];
+        while txs.len() < GOSSIP_TXS_PER_FRAME_MAX && frame_bytes < GOSSIP_FRAME_BYTES_MAX {
+            match rx.try_recv() {
+                Ok(tx) => {
+                    frame_bytes += tx.len();
+                    txs.push(tx);
+                }
+                Err(_) => break,
+            }
+        }
+        let frame = Wire::Txs {
+            channel: shared.id.clone(),
+            txs,
+        }
+        .encode();
+        for p in &peers {
+            if let Err(e) = net.send(p, frame.clone()) {
+                // Re-gossip after REGOSSIP_AFTER_MS covers the loss.
+                tracing::debug!(channel = %shared.id, "gossip to {} dropped: {e}", p.to_hex());
+            }
+        }
+    }
+}

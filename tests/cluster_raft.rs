@@ -1,0 +1,489 @@
+//! A real 3-node Raft cluster of `productivist node` processes on loopback:
+//! signed token transfers under a bounded load, identical heights and state
+//! roots on every node, no acknowledged transaction lost, and a node killed
+//! with SIGKILL (the leader) that restarts, catches up and converges.
+//!
+//! Synchronization is bounded polling of the API, never bare sleeps.
+
+use productivist::client::{Client, ClientError};
+use productivist::contracts::api::{AccountArgs, Balance, MintArgs, TOKEN, TransferArgs};
+use productivist::engine::crypto::Hash;
+use productivist::engine::devnet::Member;
+use productivist::network::load_network;
+use std::net::{TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const NODES: usize = 3;
+const CHANNEL: &str = "public";
+const POLL_MS: u64 = 100;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_productivist")
+}
+
+/// Port ranges handed out in this process, so parallel tests never pick
+/// the same range.
+static NEXT_RANGE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A base port such that base..base+count is free for both TCP and UDP.
+fn free_ports(count: u16) -> u16 {
+    let start = 20_000 + (u64::from(std::process::id()) * 131) % 20_000;
+    for _ in 0..500 {
+        let k = NEXT_RANGE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let base = (start + k * 16) % 40_000 + 20_000;
+        let base = base as u16;
+        let all_free = (base..base + count).all(|p| {
+            TcpListener::bind(("127.0.0.1", p)).is_ok() && UdpSocket::bind(("127.0.0.1", p)).is_ok()
+        });
+        if all_free {
+            return base;
+        }
+    }
+    panic!("no free port range found");
+}
+
+struct Cluster {
+    _dir: tempfile::TempDir,
+    dir: PathBuf,
+    configs: Vec<PathBuf>,
+    clients: Vec<Client>,
+    children: Vec<Option<Child>>,
+}
+
+impl Cluster {
+    fn start(&mut self, i: usize) {
+        let log = self.dir.join(format!("node{i}.stderr"));
+        let child = Command::new(bin())
+            .args(["node", "--config"])
+            .arg(&self.configs[i])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).expect("stderr file"))
+            .spawn()
+            .expect("spawn node");
+        self.children[i] = Some(child);
+    }
+
+    fn kill9(&mut self, i: usize) {
+        if let Some(mut c) = self.children[i].take() {
+            c.kill().expect("SIGKILL"); // std's kill is SIGKILL on unix
+            c.wait().expect("reap");
+        }
+    }
+
+    fn log_tail(&self, i: usize) -> String {
+        let log =
+            std::fs::read_to_string(self.dir.join(format!("logs/node{i}.log"))).unwrap_or_default();
+        let err =
+            std::fs::read_to_string(self.dir.join(format!("node{i}.stderr"))).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(15).collect();
+        format!(
+            "stderr: {err}\nlog tail:\n{}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        )
+    }
+
+    /// Polls until every listed node is healthy and knows a leader; returns
+    /// the leader's index.
+    fn wait_leader(&self, nodes: &[usize], deadline: Duration) -> usize {
+        let end = Instant::now() + deadline;
+        loop {
+            let mut leaders = Vec::new();
+            for &i in nodes {
+                if let Ok(h) = self.clients[i].health()
+                    && let Some(l) = h["channels"][0]["leader"].as_u64()
+                    && h["channels"][0]["role"] != "precandidate"
+                {
+                    leaders.push(l);
+                }
+            }
+            if leaders.len() == nodes.len() && leaders.iter().all(|l| *l == leaders[0]) {
+                let idx = leaders[0] as usize - 1;
+                if nodes.contains(&idx) {
+                    return idx;
+                }
+            }
+            assert!(
+                Instant::now() < end,
+                "no common leader among {nodes:?} in time; {}",
+                self.log_tail(nodes[0])
+            );
+            std::thread::sleep(Duration::from_millis(POLL_MS));
+        }
+    }
+
+    /// Polls until the listed nodes have the same head (height, hash, state
+    /// root); returns it.
+    fn wait_converged(&self, nodes: &[usize], deadline: Duration) -> (u64, String, String) {
+        let end = Instant::now() + deadline;
+        loop {
+            let heads: Vec<_> = nodes
+                .iter()
+                .filter_map(|&i| self.clients[i].latest(CHANNEL).ok())
+                .map(|b| (b.height, b.hash, b.state_root))
+                .collect();
+            if heads.len() == nodes.len() && heads.iter().all(|h| *h == heads[0]) {
+                return heads[0].clone();
+            }
+            assert!(
+                Instant::now() < end,
+                "nodes {nodes:?} did not converge: {heads:?}; {}",
+                self.log_tail(nodes[nodes.len() - 1])
+            );
+            std::thread::sleep(Duration::from_millis(POLL_MS));
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for i in 0..self.children.len() {
+            self.kill9(i);
+        }
+    }
+}
+
+fn init_cluster() -> Cluster {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().to_path_buf();
+    let quic = free_ports(NODES as u16);
+    let http = free_ports(NODES as u16);
+    let out = Command::new(bin())
+        .args(["init", "--nodes", "3", "--consensus", "raft", "--out"])
+        .arg(&path)
+        .args([
+            "--base-port",
+            &quic.to_string(),
+            "--http-base-port",
+            &http.to_string(),
+        ])
+        .output()
+        .expect("run init");
+    assert!(
+        out.status.success(),
+        "init: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let configs: Vec<PathBuf> = (0..NODES)
+        .map(|i| path.join("nodes").join(format!("node{i}.toml")))
+        .collect();
+    for c in &configs {
+        assert!(c.exists(), "{} written by init", c.display());
+    }
+    let clients = (0..NODES)
+        .map(|i| {
+            Client::with_timeout(
+                &format!("http://127.0.0.1:{}", http + i as u16),
+                Duration::from_secs(20),
+            )
+        })
+        .collect();
+    Cluster {
+        _dir: dir,
+        dir: path,
+        configs,
+        clients,
+        children: (0..NODES).map(|_| None).collect(),
+    }
+}
+
+fn call(
+    m: &Member,
+    contract: &str,
+    method: &str,
+    args: &impl borsh::BorshSerialize,
+    nonce: u64,
+) -> Vec<u8> {
+    m.call_bytes(
+        CHANNEL,
+        contract,
+        method,
+        borsh::to_vec(args).expect("args"),
+        nonce,
+    )
+}
+
+/// Submits `txs` round-robin over `nodes` without waiting (retrying "busy"
+/// and transport errors of a node by moving to the next one); returns the
+/// acknowledged ids.
+fn load(cluster: &Cluster, nodes: &[usize], txs: &[Vec<u8>]) -> Vec<Hash> {
+    let mut acked = Vec::new();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = nodes
+            .iter()
+            .enumerate()
+            .map(|(k, &i)| {
+                let client = &cluster.clients[i];
+                let mine: Vec<&Vec<u8>> = txs.iter().skip(k).step_by(nodes.len()).collect();
+                s.spawn(move || {
+                    let mut ids = Vec::new();
+                    for tx in mine {
+                        match client.submit_retrying(CHANNEL, tx, false) {
+                            Ok(state) => ids.push(state.id),
+                            Err(e) => panic!("submission to node{i} failed: {e}"),
+                        }
+                    }
+                    ids
+                })
+            })
+            .collect();
+        for h in handles {
+            acked.extend(h.join().expect("load thread"));
+        }
+    });
+    acked
+}
+
+fn wait_committed(client: &Client, ids: &[Hash], deadline: Duration) {
+    let end = Instant::now() + deadline;
+    for id in ids {
+        loop {
+            match client.tx(CHANNEL, id) {
+                Ok(Some(s)) if s.committed.is_some() => break,
+                Ok(_) | Err(ClientError::Transport { .. }) => {}
+                Err(e) => panic!("tx {id}: {e}"),
+            }
+            assert!(
+                Instant::now() < end,
+                "{id} not committed at {} in time",
+                client.base()
+            );
+            std::thread::sleep(Duration::from_millis(POLL_MS));
+        }
+    }
+}
+
+fn balances(client: &Client, members: &[&Member]) -> Vec<u64> {
+    members
+        .iter()
+        .map(|m| {
+            let args = borsh::to_vec(&AccountArgs {
+                account: m.account(),
+            })
+            .expect("args");
+            let out = client
+                .query(CHANNEL, TOKEN, "balance", &args)
+                .expect("balance query");
+            borsh::from_slice::<Balance>(&out).expect("balance").amount
+        })
+        .collect()
+}
+
+fn transfers(members: &[&Member], count: usize, nonce_base: u64) -> Vec<Vec<u8>> {
+    (0..count)
+        .map(|k| {
+            let from = members[k % members.len()];
+            let to = members[(k + 1) % members.len()];
+            call(
+                from,
+                TOKEN,
+                "transfer",
+                &TransferArgs {
+                    to: to.account(),
+                    amount: 1 + (k % 3) as u64,
+                    memo: format!("load {k}"),
+                },
+                nonce_base + k as u64,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn three_raft_nodes_agree_under_load_and_a_killed_leader_catches_up() {
+    let t0 = Instant::now();
+    let mut cluster = init_cluster();
+    for i in 0..NODES {
+        cluster.start(i);
+    }
+    let all = [0, 1, 2];
+    cluster.wait_leader(&all, Duration::from_secs(30));
+
+    let net = load_network(&cluster.dir).expect("network");
+    let member = |name: &str| net.member(name).expect("member");
+    let issuer = member("issuer");
+    let accounts: Vec<&Member> = ["carla", "dora", "anna", "ben", "eric"]
+        .iter()
+        .map(|n| member(n))
+        .collect();
+
+    // Fund the accounts (committed before the load starts).
+    for (k, m) in accounts.iter().enumerate() {
+        let tx = call(
+            issuer,
+            TOKEN,
+            "mint",
+            &MintArgs {
+                to: m.account(),
+                amount: 1_000_000,
+                reference: format!("SEPA-{k}"),
+            },
+            k as u64,
+        );
+        let state = cluster.clients[k % NODES]
+            .submit_retrying(CHANNEL, &tx, true)
+            .expect("mint");
+        let (_, _, result) = state.committed.expect("mint committed");
+        assert!(result.status.is_valid(), "mint: {:?}", result.status);
+    }
+
+    // Phase 1: load on every node.
+    let phase1 = transfers(&accounts, 300, 1_000);
+    let acked1 = load(&cluster, &all, &phase1);
+    assert_eq!(acked1.len(), phase1.len());
+    for i in all {
+        wait_committed(&cluster.clients[i], &acked1, Duration::from_secs(40));
+    }
+    let head = cluster.wait_converged(&all, Duration::from_secs(20));
+    let expected = balances(&cluster.clients[0], &accounts);
+    assert_eq!(
+        expected.iter().sum::<u64>(),
+        5_000_000,
+        "transfers conserve tokens"
+    );
+    for i in 1..NODES {
+        assert_eq!(balances(&cluster.clients[i], &accounts), expected);
+    }
+    eprintln!("phase 1: height {} after {:?}", head.0, t0.elapsed());
+
+    // Every committed transfer is valid (funded accounts, distinct nonces).
+    let block = cluster.clients[0]
+        .block(CHANNEL, Some(head.0))
+        .expect("block")
+        .expect("exists");
+    assert!(!block.tx_ids.is_empty() || head.0 > 0);
+
+    // Phase 2: kill -9 the leader, keep loading the others, restart it.
+    let leader = cluster.wait_leader(&all, Duration::from_secs(10));
+    cluster.kill9(leader);
+    let rest: Vec<usize> = all.iter().copied().filter(|&i| i != leader).collect();
+    let phase2 = transfers(&accounts, 150, 100_000);
+    let acked2 = load(&cluster, &rest, &phase2);
+    for &i in &rest {
+        wait_committed(&cluster.clients[i], &acked2, Duration::from_secs(40));
+    }
+    cluster.start(leader);
+    let head = cluster.wait_converged(&all, Duration::from_secs(40));
+    wait_committed(&cluster.clients[leader], &acked1, Duration::from_secs(10));
+    wait_committed(&cluster.clients[leader], &acked2, Duration::from_secs(10));
+    let expected = balances(&cluster.clients[rest[0]], &accounts);
+    assert_eq!(expected.iter().sum::<u64>(), 5_000_000);
+    assert_eq!(balances(&cluster.clients[leader], &accounts), expected);
+    eprintln!("phase 2: height {} after {:?}", head.0, t0.elapsed());
+
+    // The restarted node serves new work too.
+    let tx = transfers(&accounts, 1, 900_000).remove(0);
+    let state = cluster.clients[leader]
+        .submit_retrying(CHANNEL, &tx, true)
+        .expect("submit");
+    assert!(
+        state.committed.is_some(),
+        "committed through the restarted node"
+    );
+    cluster.wait_converged(&all, Duration::from_secs(20));
+    assert!(
+        t0.elapsed() < Duration::from_secs(120),
+        "took {:?}",
+        t0.elapsed()
+    );
+}
+
+#[test]
+fn the_api_answers_bad_input_with_json_errors() {
+    let mut cluster = init_cluster();
+    for i in 0..NODES {
+        cluster.start(i);
+    }
+    cluster.wait_leader(&[0, 1, 2], Duration::from_secs(30));
+    let net = load_network(&cluster.dir).expect("network");
+    let carla = net.member("carla").expect("carla");
+    let c = &cluster.clients[0];
+    let api_code = |r: Result<productivist::client::TxState, ClientError>| match r {
+        Err(ClientError::Api { status, code, .. }) => (status, code),
+        other => panic!("expected an API error, got {other:?}"),
+    };
+    // Garbage bytes: refused at admission, not a 5xx.
+    assert_eq!(
+        api_code(c.submit(CHANNEL, b"garbage", false)),
+        (422, "malformed".into())
+    );
+    // A tampered signature.
+    let mut tx = call(
+        carla,
+        TOKEN,
+        "transfer",
+        &TransferArgs {
+            to: "dora@design-studio".into(),
+            amount: 1,
+            memo: String::new(),
+        },
+        1,
+    );
+    let last = tx.len() - 1;
+    tx[last] ^= 1;
+    assert_eq!(
+        api_code(c.submit(CHANNEL, &tx, false)),
+        (422, "bad_signature".into())
+    );
+    // Unknown channel.
+    assert_eq!(api_code(c.submit("nope", &tx, false)).0, 404);
+    // Unknown tx and block.
+    assert_eq!(c.tx(CHANNEL, &Hash::of(b"x")).expect("lookup"), None);
+    assert_eq!(c.block(CHANNEL, Some(1_000_000)).expect("lookup"), None);
+    // A duplicate submission is idempotent.
+    let good = call(
+        carla,
+        TOKEN,
+        "balance",
+        &AccountArgs {
+            account: carla.account(),
+        },
+        2,
+    );
+    let a = c.submit_retrying(CHANNEL, &good, false).expect("first");
+    let b = c.submit_retrying(CHANNEL, &good, true).expect("second");
+    assert_eq!(a.id, b.id);
+    // Raw HTTP: malformed JSON, bad id, metrics, openapi.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let base = c.base();
+    let mut r = agent
+        .post(&format!("{base}/v1/channels/public/transactions"))
+        .send("{not json")
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 400);
+    let v: serde_json::Value =
+        serde_json::from_str(&r.body_mut().read_to_string().expect("body")).expect("json");
+    assert_eq!(v["code"], "bad_request");
+    let r = agent
+        .get(&format!("{base}/v1/channels/public/transactions/zz"))
+        .call()
+        .expect("get");
+    assert_eq!(r.status().as_u16(), 400);
+    let r = agent
+        .get(&format!("{base}/v1/channels/public/blocks/-1"))
+        .call()
+        .expect("get");
+    assert_eq!(r.status().as_u16(), 400);
+    let mut r = agent
+        .get(&format!("{base}/v1/metrics"))
+        .call()
+        .expect("metrics");
+    let text = r.body_mut().read_to_string().expect("body");
+    assert!(
+        text.contains("productivist_block_height{channel=\"public\"}"),
+        "{text}"
+    );
+    let mut r = agent
+        .get(&format!("{base}/v1/openapi.json"))
+        .call()
+        .expect("openapi");
+    let doc: serde_json::Value =
+        serde_json::from_str(&r.body_mut().read_to_string().expect("body")).expect("json");
+    assert_eq!(doc["openapi"], "3.0.3");
+    let _ = Path::new(base);
+}
