@@ -355,19 +355,52 @@ fn three_raft_nodes_agree_under_load_and_a_killed_leader_catches_up() {
         .expect("exists");
     assert!(!block.tx_ids.is_empty() || head.0 > 0);
 
-    // Phase 2: kill -9 the leader, keep loading the others, restart it.
+    // Phase 2: load keeps flowing to the other nodes while the leader is
+    // killed with SIGKILL and, later, restarted.
     let leader = cluster.wait_leader(&all, Duration::from_secs(10));
-    cluster.kill9(leader);
     let rest: Vec<usize> = all.iter().copied().filter(|&i| i != leader).collect();
-    let phase2 = transfers(&accounts, 150, 100_000);
-    let acked2 = load(&cluster, &rest, &phase2);
+    let phase2 = transfers(&accounts, 300, 100_000);
+    let submitted = std::sync::atomic::AtomicUsize::new(0);
+    let wait_submitted = |n: usize| {
+        let end = Instant::now() + Duration::from_secs(60);
+        while submitted.load(std::sync::atomic::Ordering::SeqCst) < n {
+            assert!(Instant::now() < end, "load stalled before {n} submissions");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    let clients = cluster.clients.clone();
+    let acked2 = std::thread::scope(|s| {
+        let loader = s.spawn(|| {
+            let mut ids = Vec::new();
+            for (k, tx) in phase2.iter().enumerate() {
+                let client = &clients[rest[k % rest.len()]];
+                let state = client
+                    .submit_retrying(CHANNEL, tx, false)
+                    .expect("submit during failover");
+                ids.push(state.id);
+                submitted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            ids
+        });
+        wait_submitted(50);
+        cluster.kill9(leader);
+        eprintln!("killed node{leader} (the leader) at {:?}", t0.elapsed());
+        let new_leader = cluster.wait_leader(&rest, Duration::from_secs(20));
+        eprintln!("node{new_leader} leads at {:?}", t0.elapsed());
+        wait_submitted(200);
+        cluster.start(leader);
+        eprintln!("restarted node{leader} at {:?}", t0.elapsed());
+        loader.join().expect("loader")
+    });
+    assert_eq!(acked2.len(), phase2.len());
     for &i in &rest {
         wait_committed(&cluster.clients[i], &acked2, Duration::from_secs(40));
     }
-    cluster.start(leader);
+    eprintln!("phase 2 committed on the others at {:?}", t0.elapsed());
     let head = cluster.wait_converged(&all, Duration::from_secs(40));
     wait_committed(&cluster.clients[leader], &acked1, Duration::from_secs(10));
     wait_committed(&cluster.clients[leader], &acked2, Duration::from_secs(10));
+    eprintln!("restarted node converged at {:?}", t0.elapsed());
     let expected = balances(&cluster.clients[rest[0]], &accounts);
     assert_eq!(expected.iter().sum::<u64>(), 5_000_000);
     assert_eq!(balances(&cluster.clients[leader], &accounts), expected);
