@@ -520,3 +520,58 @@ fn the_api_answers_bad_input_with_json_errors() {
     assert_eq!(doc["openapi"], "3.0.3");
     let _ = Path::new(base);
 }
+
+#[test]
+fn up_tells_the_story_through_a_cluster_and_resumes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let quic = free_ports(NODES as u16).to_string();
+    let http = free_ports(NODES as u16).to_string();
+    let up = || {
+        Command::new(bin())
+            .args([
+                "up",
+                "--once",
+                "--base-port",
+                &quic,
+                "--http-base-port",
+                &http,
+            ])
+            .current_dir(dir.path())
+            .output()
+            .expect("run up")
+    };
+    let out = up();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "up: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "3 node(s) up",
+        "minted 10000 PVT",
+        "accredited eric@certilab",
+        "Verification of object PVT-0-0003",
+        "Committed height 11",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "{expected:?} missing from:\n{stdout}"
+        );
+    }
+    let again = up();
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(
+        again.status.success(),
+        "up again: {}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert!(stdout.contains("Resuming the cluster"), "{stdout}");
+    assert!(
+        stdout.contains("Verification of object PVT-11-0003"),
+        "{stdout}"
+    );
+    let logs = dir.path().join(".productivist/cluster/logs/node0.log");
+    let log = std::fs::read_to_string(&logs).expect("node log");
+    assert!(log.contains("node stopped"), "clean stop logged");
+}
