@@ -478,6 +478,19 @@ fn the_api_answers_bad_input_with_json_errors() {
     let a = c.submit_retrying(CHANNEL, &good, false).expect("first");
     let b = c.submit_retrying(CHANNEL, &good, true).expect("second");
     assert_eq!(a.id, b.id);
+    // The CLI reads through the API with --node.
+    let out = Command::new(bin())
+        .args(["tx", &b.id.to_hex(), "--node", c.base()])
+        .output()
+        .expect("tx --node");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("block"), "{text}");
+    let out = Command::new(bin())
+        .args(["verify", "NO-SUCH-SERIAL", "--node", c.base()])
+        .output()
+        .expect("verify --node");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown"));
     // Raw HTTP: malformed JSON, bad id, metrics, openapi.
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)

@@ -114,6 +114,9 @@ enum Command {
         /// Channel.
         #[arg(long, default_value = "public")]
         channel: String,
+        /// Ask a node's API (http://HOST:PORT) instead of the local ledger.
+        #[arg(long)]
+        node: Option<String>,
     },
     /// Show a state key: CONTRACT/KEY (the key as text, or 0x-prefixed hex).
     State {
@@ -163,6 +166,9 @@ enum Command {
         /// Data directory.
         #[arg(long, default_value = productivist::embedded::DEFAULT_DATA_DIR)]
         data: PathBuf,
+        /// Ask a node's API (http://HOST:PORT) instead of the local ledger.
+        #[arg(long)]
+        node: Option<String>,
     },
 }
 
@@ -360,7 +366,15 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             limit,
             txs,
         } => inspect::blocks(&data, &channel, from, limit, txs),
-        Command::Tx { id, data, channel } => inspect::tx(&data, &channel, &id),
+        Command::Tx {
+            id,
+            data,
+            channel,
+            node,
+        } => match node {
+            Some(url) => node::tx_remote(&url, &channel, &id),
+            None => inspect::tx(&data, &channel, &id),
+        },
         Command::State {
             key,
             data,
@@ -407,7 +421,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             },
         ),
         Command::Model(ModelCommand::Verify { file, data }) => apps::model_verify(&data, &file),
-        Command::Verify { serial, data } => apps::verify(&data, &serial),
+        Command::Verify { serial, data, node } => match node {
+            Some(url) => node::verify_remote(&url, &serial),
+            None => apps::verify(&data, &serial),
+        },
         Command::Contract(ContractCommand::Deploy {
             file,
             name,
