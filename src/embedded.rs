@@ -36,10 +36,14 @@ pub enum EmbeddedError {
     Other(String),
 }
 
-/// The native contracts every Productivist channel offers.
+/// The contracts every Productivist channel offers: the native
+/// applications, the `_wasm` lifecycle and the resolver of deployed WASM
+/// contracts.
 pub fn native_contracts() -> productivist_engine::contract::Contracts {
     let mut contracts = productivist_engine::contract::Contracts::new();
     productivist_contracts::register_natives(&mut contracts);
+    // User contracts deployed on the channel run on the WASM host.
+    productivist_contracts::register_wasm(&mut contracts);
     contracts
 }
 

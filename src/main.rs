@@ -12,7 +12,13 @@ fn main() {
     }));
     let args = cli::Cli::parse();
     if let Err(e) = cli::run(args) {
-        eprintln!("productivist: {e}");
+        // One line, whatever a library's message looks like.
+        let line = e
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        eprintln!("productivist: {line}");
         std::process::exit(1);
     }
 }

@@ -196,3 +196,81 @@ fn bad_input_gets_one_clear_line() {
     .unwrap();
     assert!(fails(d, &["demo"]).contains("carla.cert"));
 }
+
+#[test]
+fn wasm_contracts_deploy_run_upgrade_and_freeze_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let wasm = Path::new(env!("CARGO_MANIFEST_DIR")).join("contracts-wasm/examples/counter.wasm");
+    let wasm = wasm.to_str().unwrap();
+    let out = ok(d, &["contract", "deploy", wasm, "--name", "counter"]);
+    assert!(out.contains("Deployed counter version 1"), "{out}");
+    // incr(key "a", by 5): borsh bytes of the C counter's arguments.
+    let incr = "0x01000000610500000000000000";
+    assert!(
+        ok(
+            d,
+            &["contract", "invoke", "counter", "incr", "--args", incr]
+        )
+        .contains("0x0500000000000000")
+    );
+    assert!(
+        ok(
+            d,
+            &["contract", "invoke", "counter", "incr", "--args", incr]
+        )
+        .contains("0x0a00000000000000")
+    );
+    assert!(
+        ok(
+            d,
+            &[
+                "contract",
+                "query",
+                "counter",
+                "get",
+                "--args",
+                "0x0100000061"
+            ]
+        )
+        .contains("0x0a00000000000000")
+    );
+    // An upgrade keeps the state.
+    assert!(
+        ok(d, &["contract", "deploy", wasm, "--name", "counter"])
+            .contains("Upgraded counter version 2")
+    );
+    assert!(
+        ok(
+            d,
+            &[
+                "contract",
+                "query",
+                "counter",
+                "get",
+                "--args",
+                "0x0100000061"
+            ]
+        )
+        .contains("0x0a00000000000000")
+    );
+    // One endorsing organization does not satisfy the majority policy.
+    let weak = fails(
+        d,
+        &["contract", "freeze", "counter", "--endorsers", "customers"],
+    );
+    assert!(weak.contains("policy"), "{weak}");
+    assert!(ok(d, &["contract", "freeze", "counter"]).contains("Froze counter version 2"));
+    assert!(
+        fails(
+            d,
+            &["contract", "invoke", "counter", "incr", "--args", incr]
+        )
+        .contains("frozen")
+    );
+    // A file that is not WASM is refused at deploy, on one line.
+    std::fs::write(d.join("bad.wasm"), b"garbage").unwrap();
+    assert!(
+        fails(d, &["contract", "deploy", "bad.wasm", "--name", "bad"]).contains("invalid wasm")
+    );
+}
