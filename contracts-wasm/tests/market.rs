@@ -890,13 +890,21 @@ fn an_unusable_platform_account_refuses_acceptance_before_locking_funds() {
     let m = register_args("bracket", 1, None, terms());
     net.ok(DORA, MODEL, "register", &m);
     let deadline = net.now_ms + 10 * DAY_MS;
-    let id: u64 = net.ok_as(CARLA, MARKET, "post_order", &order_args(m.file_hash, 2, deadline));
+    let id: u64 = net.ok_as(
+        CARLA,
+        MARKET,
+        "post_order",
+        &order_args(m.file_hash, 2, deadline),
+    );
     net.ok(BEN, MARKET, "offer", &offer(id, 500, DAY_MS, "SLA"));
     net.refused(
         CARLA,
         MARKET,
         "accept",
-        &AcceptArgs { order_id: id, offer_no: 1 },
+        &AcceptArgs {
+            order_id: id,
+            offer_no: 1,
+        },
         InvalidCode::Refused,
         "market.platform_account is unusable",
     );
