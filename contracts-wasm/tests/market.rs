@@ -881,33 +881,13 @@ fn an_open_order_can_be_cancelled_by_its_customer_only() {
 }
 
 #[test]
-fn an_unusable_platform_account_refuses_acceptance_before_locking_funds() {
-    let mut net = Net::build(
-        |c| c.market.platform_account = Some("fees@not-a-member".into()),
-        |_| {},
-    );
-    net.mint(CARLA, 10_000);
-    let m = register_args("bracket", 1, None, terms());
-    net.ok(DORA, MODEL, "register", &m);
-    let deadline = net.now_ms + 10 * DAY_MS;
-    let id: u64 = net.ok_as(
-        CARLA,
-        MARKET,
-        "post_order",
-        &order_args(m.file_hash, 2, deadline),
-    );
-    net.ok(BEN, MARKET, "offer", &offer(id, 500, DAY_MS, "SLA"));
-    net.refused(
-        CARLA,
-        MARKET,
-        "accept",
-        &AcceptArgs {
-            order_id: id,
-            offer_no: 1,
-        },
-        InvalidCode::Refused,
-        "market.platform_account is unusable",
-    );
-    assert_eq!(net.balance(CARLA), 10_000);
-    assert_eq!(net.order(id).state, OrderState::Open);
+fn a_platform_account_outside_the_channel_is_refused_by_the_config() {
+    // The market refuses acceptance when the platform account is unusable
+    // (defence in depth), but the channel config never gets there: a config
+    // naming a non-member account is refused at genesis.
+    use productivist_engine::devnet::{DevNet, DevNetSpec};
+    let mut net = DevNet::generate(&DevNetSpec::productivist(Some("platform"))).expect("devnet");
+    net.config.market.platform_account = Some("fees@not-a-member".into());
+    let err = net.config.validate().expect_err("refused");
+    assert!(err.to_string().contains("fees@not-a-member"), "{err}");
 }
