@@ -343,12 +343,37 @@ impl<S: Store> Ledger<S> {
             _ => lthash.combine(&delta(&entries)?),
         }
         let config_changed = out.overlay.contains_key(&config_state_key());
+        // Leaves are hashed on every thread; the tree over them is the same
+        // whatever hashed them (order is kept).
+        let (tx_root, results_root) = match self.pool.as_deref() {
+            Some(pool) if txs.len() > 256 => {
+                use rayon::prelude::*;
+                pool.install(|| {
+                    rayon::join(
+                        || {
+                            crate::merkle::root(
+                                txs.par_iter().map(|t| crate::merkle::leaf(t)).collect(),
+                            )
+                        },
+                        || {
+                            crate::merkle::root(
+                                out.results
+                                    .par_iter()
+                                    .map(|r| crate::merkle::leaf(&codec::encode(r)))
+                                    .collect(),
+                            )
+                        },
+                    )
+                })
+            }
+            _ => (Block::tx_root(&txs), Block::results_root(&out.results)),
+        };
         let header = BlockHeader {
             channel: info.channel,
             height: info.height,
             prev_hash,
-            tx_root: Block::tx_root(&txs),
-            results_root: Block::results_root(&out.results),
+            tx_root,
+            results_root,
             state_root: lthash.root(),
             timestamp_ms: info.timestamp_ms,
             proposer,

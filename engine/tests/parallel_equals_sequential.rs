@@ -207,3 +207,33 @@ fn the_same_block_twice_gives_identical_bytes() {
     assert_eq!(a1.bytes, a2.bytes);
     assert_eq!(a1.bytes, b.bytes);
 }
+
+#[test]
+fn a_large_block_seals_identically_on_any_thread_count() {
+    // Above the size where sealing hashes Merkle leaves and state-root
+    // deltas on the pool.
+    let net = DevNet::generate(&DevNetSpec::productivist(Some("large"))).unwrap();
+    let mut ledger = ledger(&net);
+    let who = signers(&net);
+    let txs: Vec<Vec<u8>> = (0..600u64)
+        .map(|i| {
+            let op = Op::Set {
+                key: format!("acct/{i:04}"),
+                value: i,
+            };
+            who[(i % 4) as usize].call_bytes("public", "bank", "op", borsh::to_vec(&op).unwrap(), i)
+        })
+        .collect();
+    ledger.set_threads(1);
+    let one = ledger
+        .propose(txs.clone(), 5_000, net.nodes[0].2.public())
+        .unwrap();
+    assert!(one.block.results.iter().all(|r| r.status.is_valid()));
+    for threads in [2usize, 4] {
+        ledger.set_threads(threads);
+        let many = ledger
+            .propose(txs.clone(), 5_000, net.nodes[0].2.public())
+            .unwrap();
+        assert_eq!(one.bytes, many.bytes, "threads={threads}");
+    }
+}
