@@ -582,6 +582,36 @@ impl<S: Store> Ledger<S> {
         Ok(resolve_cert(&StoreView(&self.store), id)?)
     }
 
+    /// Checks a consensus proposal as a child of `parent` against the
+    /// committed config and certificates, on the ledger's thread pool (see
+    /// [`crate::proposal`]). `known_good` names transactions already
+    /// verified (the mempool's verdicts); `now_ms` bounds block time.
+    pub fn check_proposal(
+        &self,
+        parent: Option<&[u8]>,
+        payload: &[u8],
+        now_ms: Option<u64>,
+        known_good: &(dyn Fn(&crate::tx::TxId) -> bool + Sync),
+    ) -> Result<Option<crate::proposal::BlockProposal>, crate::proposal::ProposalError> {
+        let config = self
+            .config
+            .as_deref()
+            .ok_or(crate::proposal::ProposalError::Malformed(
+                "the ledger has no genesis block yet".into(),
+            ))?;
+        let store: &dyn Store = &self.store;
+        let resolve = |id: &Hash| resolve_cert(&StoreView(store), id);
+        let cx = crate::proposal::ProposalContext {
+            config,
+            now_ms,
+            resolve: &resolve,
+            cert_cache: Some(&self.cert_cache),
+            known_good,
+            pool: self.pool.as_deref(),
+        };
+        crate::proposal::check_proposal(&cx, parent, payload)
+    }
+
     /// A read-only call against the committed state, as `caller`, at the
     /// head's height and time.
     pub fn query(

@@ -23,6 +23,7 @@ pub mod ledger;
 pub mod merkle;
 pub mod parallel;
 pub mod policy;
+pub mod proposal;
 pub mod state;
 pub mod state_root;
 pub mod store;

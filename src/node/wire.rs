@@ -2,7 +2,6 @@
 //! what a leader proposes through consensus.
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use productivist_engine::crypto::PublicKey;
 
 /// Most transactions in one gossip frame.
 pub const GOSSIP_TXS_PER_FRAME_MAX: usize = 512;
@@ -39,28 +38,5 @@ impl Wire {
     }
 }
 
-/// A block as ordered by consensus: the transactions, the proposer's time
-/// and key. Every node executes it on its ledger (`Ledger::propose` then
-/// `commit`); execution is deterministic, so every node seals the same
-/// block.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
-pub struct BlockProposal {
-    /// Transactions' wire bytes, in order.
-    pub txs: Vec<Vec<u8>>,
-    /// The proposer's clock (the ledger clamps it to never go backwards).
-    pub timestamp_ms: u64,
-    /// The proposing node's key.
-    pub proposer: PublicKey,
-}
-
-impl BlockProposal {
-    /// Encodes the proposal.
-    pub fn encode(&self) -> Vec<u8> {
-        borsh::to_vec(self).unwrap_or_default()
-    }
-
-    /// Decodes a committed payload strictly.
-    pub fn decode(bytes: &[u8]) -> Result<BlockProposal, String> {
-        borsh::from_slice(bytes).map_err(|e| e.to_string())
-    }
-}
+/// What consensus orders: defined by the engine, which also checks it.
+pub use productivist_engine::proposal::BlockProposal;
