@@ -6,6 +6,7 @@
 //! uses.
 #![deny(missing_docs)]
 
+pub mod channels;
 pub mod client;
 pub mod embedded;
 pub mod network;

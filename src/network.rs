@@ -208,6 +208,7 @@ pub fn config_json(c: &ChannelConfig) -> serde_json::Value {
             "module_bytes_max": c.wasm.module_bytes_max,
             "call_depth_max": c.wasm.call_depth_max,
         },
+        "readers": c.readers.name(),
     })
 }
 

@@ -174,6 +174,43 @@ pub struct ChannelConfig {
     pub market: MarketParams,
     /// WASM contract limits.
     pub wasm: WasmLimits,
+    /// Who may read the channel's blocks, transactions and state through a
+    /// node's API.
+    pub readers: Readers,
+}
+
+/// Who may read a channel through a node's API. Writing always needs a
+/// member's signature; the consortium channel is usually readable by
+/// anyone (a customer scanning a part's label has no certificate), a
+/// private channel only by its members.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+#[borsh(use_discriminant = true)]
+#[repr(u8)]
+pub enum Readers {
+    /// Anyone, without signing.
+    Anyone = 0,
+    /// Only requests signed by a member of one of the channel's
+    /// organizations.
+    Members = 1,
+}
+
+impl Readers {
+    /// `anyone` or `members`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Readers::Anyone => "anyone",
+            Readers::Members => "members",
+        }
+    }
+
+    /// Parses `anyone` or `members`.
+    pub fn parse(s: &str) -> Option<Readers> {
+        match s {
+            "anyone" => Some(Readers::Anyone),
+            "members" => Some(Readers::Members),
+            _ => None,
+        }
+    }
 }
 
 /// Why a config is not acceptable.

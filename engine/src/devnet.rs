@@ -5,7 +5,7 @@
 use crate::codec;
 use crate::config::{
     BlockLimits, ChannelConfig, ConsensusConfig, ConsensusKind, Consenter, MarketParams, Policies,
-    TokenParams, WasmLimits,
+    Readers, TokenParams, WasmLimits,
 };
 use crate::crypto::KeyPair;
 use crate::identity::{
@@ -102,6 +102,8 @@ pub struct DevNetSpec {
     pub seed: Option<String>,
     /// First port for node endpoints on 127.0.0.1.
     pub base_port: u16,
+    /// Who may read the channel.
+    pub readers: Readers,
 }
 
 impl DevNetSpec {
@@ -129,6 +131,7 @@ impl DevNetSpec {
             ],
             seed: seed.map(str::to_string),
             base_port: 7400,
+            readers: Readers::Anyone,
         }
     }
 }
@@ -248,6 +251,7 @@ impl DevNet {
                 platform_account,
             },
             wasm: WasmLimits::default(),
+            readers: spec.readers,
         };
         let endorsers: Vec<(Certificate, KeyPair)> = orgs
             .iter()

@@ -2,6 +2,7 @@
 
 mod apps;
 mod bench;
+mod channel;
 mod contract;
 mod demo;
 mod init;
@@ -159,6 +160,9 @@ enum Command {
     /// WASM user contracts: deploy, upgrade, freeze, invoke, query.
     #[command(subcommand)]
     Contract(ContractCommand),
+    /// Private channels: create one, or have a node join one.
+    #[command(subcommand)]
+    Channel(channel::ChannelCommand),
     /// Verify an object by its serial: the whole provenance chain.
     Verify {
         /// The unit's serial number.
@@ -425,6 +429,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             Some(url) => node::verify_remote(&url, &serial),
             None => apps::verify(&data, &serial),
         },
+        Command::Channel(cmd) => channel::run(cmd),
         Command::Contract(ContractCommand::Deploy {
             file,
             name,

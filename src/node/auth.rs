@@ -14,7 +14,7 @@
 //! every read; on the public channel it only names the caller of queries.
 
 use productivist_engine::codec;
-use productivist_engine::config::ChannelConfig;
+use productivist_engine::config::{ChannelConfig, Readers};
 use productivist_engine::crypto::{Hash, KeyPair, SignatureBytes, hex, unhex};
 use productivist_engine::identity::{Certificate, Identity, check_certificate};
 
@@ -28,12 +28,10 @@ pub const HEADER_TIME: &str = "x-productivist-time";
 pub const HEADER_SIGNATURE: &str = "x-productivist-signature";
 /// Largest accepted difference between the request time and the node's.
 pub const SKEW_MS_MAX: u64 = 5 * 60 * 1000;
-/// The channel anyone may read.
-pub const PUBLIC_CHANNEL: &str = "public";
-
-/// Whether reading `channel` requires a signed request.
-pub fn requires_auth(channel: &str) -> bool {
-    channel != PUBLIC_CHANNEL
+/// Whether reading a channel requires a signed request (its config says
+/// who its readers are).
+pub fn requires_auth(config: &ChannelConfig) -> bool {
+    config.readers == Readers::Members
 }
 
 /// The digest a member signs for a request.
@@ -154,6 +152,10 @@ mod tests {
         );
         let partial = |h: &str| (h == HEADER_TIME).then(|| "1".to_string());
         assert!(verify_request(&partial, "GET", "/", &net.config, now).is_err());
-        assert!(requires_auth("private-x") && !requires_auth("public"));
+        // The config decides, not the channel's name.
+        let mut config = net.config.clone();
+        assert!(!requires_auth(&config));
+        config.readers = Readers::Members;
+        assert!(requires_auth(&config));
     }
 }

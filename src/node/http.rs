@@ -190,7 +190,7 @@ fn reader(
             ),
         },
     )?;
-    if who.is_none() && auth::requires_auth(&ch.id) {
+    if who.is_none() && auth::requires_auth(&config) {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",

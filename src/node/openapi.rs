@@ -84,7 +84,7 @@ pub fn document() -> Value {
                 "get": {
                     "summary": "The last committed block",
                     "parameters": with_signed(vec![ch.clone(), json!({"name": "raw", "in": "query", "required": false, "schema": {"type": "boolean"}, "description": "Include the block's bytes (hex)"})]),
-                    "responses": {"200": ok_json("The block", "Block"), "401": unauthorized, "404": not_found}
+                    "responses": {"200": ok_json("The block", "Block"), "400": bad.clone(), "401": unauthorized.clone(), "404": not_found.clone()}
                 }
             },
             "/v1/channels/{ch}/blocks/{height}": {
