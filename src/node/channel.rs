@@ -14,7 +14,9 @@
 //! failover) can order it. Only the leader cuts blocks.
 
 use super::mempool::{Mempool, MempoolError};
+use super::simplex_store::SimplexStore;
 use super::storage::{Applied, RaftStore, StorageError};
+use super::sync::{SyncAction, SyncState};
 use super::wire::{BlockProposal, GOSSIP_TXS_PER_FRAME_MAX, Wire};
 use crate::embedded::{DynStore, now_ms};
 use productivist_consensus::{CommitKind, Committed, Consensus, NodeId, SnapshotToApply};
@@ -67,6 +69,22 @@ pub enum Input {
     },
     /// Something changed (the mempool filled up): check for work.
     Wake,
+    /// A peer asks for finalized blocks from `from_height` (block sync).
+    SyncRequest {
+        /// The peer.
+        from: NodeId,
+        /// First height wanted.
+        from_height: u64,
+    },
+    /// A peer's answer to our sync request.
+    SyncBlocks {
+        /// The peer.
+        from: NodeId,
+        /// First height of `blocks`.
+        from_height: u64,
+        /// Encoded protocol blocks, in height order.
+        blocks: Vec<Vec<u8>>,
+    },
     /// Stop the driver.
     Stop,
 }
@@ -88,6 +106,22 @@ pub struct ConsensusStatus {
     pub commit: u64,
     /// Last index applied to the ledger.
     pub applied: u64,
+    /// Equivocation evidence recorded (BFT), latest last.
+    pub evidence: Vec<EvidenceSummary>,
+    /// Set when the protocol saw proof that too many nodes are faulty and
+    /// stopped committing (BFT).
+    pub safety_fault: Option<String>,
+}
+
+/// One piece of equivocation evidence, for the API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EvidenceSummary {
+    /// The consenter (1-based, config order) that signed conflicting votes.
+    pub offender: NodeId,
+    /// The rule broken (`ConflictingNotarize`, `NullifyFinalize`...).
+    pub offense: String,
+    /// The view of the offense.
+    pub view: u64,
 }
 
 /// What the node needs from a consensus protocol beyond [`Consensus`].
@@ -100,6 +134,38 @@ pub trait NodeConsensus: Consensus + Send + 'static {
     fn is_leader(&self) -> bool;
     /// Status for the API.
     fn status(&self) -> ConsensusStatus;
+    /// Whether the driver may cut and propose a block now.
+    fn ready_to_propose(&self) -> bool {
+        self.is_leader()
+    }
+    /// Whether a change of leadership returns proposed transactions to the
+    /// queue at once (Raft: the old leader's blocks may be lost).
+    fn requeue_on_leader_change(&self) -> bool {
+        true
+    }
+    /// Blocks a leader proposes before waiting for one to commit.
+    fn inflight_blocks_max(&self) -> usize {
+        INFLIGHT_BLOCKS_MAX
+    }
+    /// Block sync: the next height this protocol wants from peers, if it
+    /// catches up through block sync (`None`: it catches up by itself).
+    fn sync_start(&self) -> Option<u64> {
+        None
+    }
+    /// Distinct peers that must send the same blocks before they are
+    /// installed.
+    fn sync_quorum(&self) -> usize {
+        1
+    }
+    /// Finalized blocks from `from_height`, encoded, for a peer.
+    fn serve_sync(&self, _from_height: u64) -> Vec<Vec<u8>> {
+        Vec::new()
+    }
+    /// Installs agreed finalized blocks extending the local chain; they
+    /// come out as committed items. Returns how many.
+    fn install_synced(&mut self, _blocks: &[Vec<u8>]) -> Result<usize, String> {
+        Ok(0)
+    }
 }
 
 /// Durable storage of a protocol's state plus the node's applied mark.
@@ -131,6 +197,7 @@ impl NodeConsensus for productivist_consensus::raft::Raft {
             leader: self.leader(),
             commit: self.commit_index(),
             applied: self.applied_index(),
+            ..ConsensusStatus::default()
         }
     }
 }
@@ -144,6 +211,21 @@ impl Durable<productivist_consensus::raft::Persist> for RaftStore {
     }
     fn set_applied(&mut self, applied: Applied) -> Result<(), StorageError> {
         RaftStore::set_applied(self, applied)
+    }
+}
+
+impl Durable<productivist_consensus::simplex::Persist> for Arc<SimplexStore> {
+    fn persist(
+        &mut self,
+        p: &productivist_consensus::simplex::Persist,
+    ) -> Result<(), StorageError> {
+        SimplexStore::persist(self, p)
+    }
+    fn applied(&self) -> Result<Applied, StorageError> {
+        SimplexStore::applied(self)
+    }
+    fn set_applied(&mut self, applied: Applied) -> Result<(), StorageError> {
+        SimplexStore::set_applied(self, applied)
     }
 }
 
@@ -168,6 +250,12 @@ pub struct Metrics {
     pub messages_sent: AtomicU64,
     /// Consensus messages received.
     pub messages_received: AtomicU64,
+    /// Equivocation evidence recorded (BFT).
+    pub evidence_recorded: AtomicU64,
+    /// Proposals this node refused to vote for (BFT).
+    pub proposals_refused: AtomicU64,
+    /// Blocks installed by block sync.
+    pub blocks_synced: AtomicU64,
 }
 
 /// Why a submission was not accepted.
@@ -329,6 +417,7 @@ pub struct Driver<C: NodeConsensus, D: Durable<C::Persist>> {
     pub applied: Applied,
     inflight_blocks: usize,
     was_leader: bool,
+    sync: SyncState,
 }
 
 impl<C: NodeConsensus, D: Durable<C::Persist>> Driver<C, D> {
@@ -357,6 +446,7 @@ impl<C: NodeConsensus, D: Durable<C::Persist>> Driver<C, D> {
             applied,
             inflight_blocks: 0,
             was_leader: false,
+            sync: SyncState::new(Instant::now()),
         })
     }
 
@@ -403,6 +493,7 @@ impl<C: NodeConsensus, D: Durable<C::Persist>> Driver<C, D> {
                     next_tick = now + self.tick;
                 }
                 self.housekeeping();
+                self.sync_tick();
             }
             self.leadership();
             self.maybe_propose();
@@ -433,7 +524,79 @@ impl<C: NodeConsensus, D: Durable<C::Persist>> Driver<C, D> {
                     }
                 }
             }
+            Input::SyncRequest { from, from_height } => {
+                if !self.sync.may_serve(from, Instant::now()) {
+                    return;
+                }
+                let blocks = self.consensus.serve_sync(from_height);
+                if let Some(key) = self.peers.get(&from) {
+                    let frame = Wire::SyncBlocks {
+                        channel: self.shared.id.clone(),
+                        from_height,
+                        blocks,
+                    }
+                    .encode();
+                    let _ = self.net.send(key, frame);
+                }
+            }
+            Input::SyncBlocks {
+                from,
+                from_height,
+                blocks,
+            } => {
+                let quorum = self.consensus.sync_quorum();
+                if let SyncAction::Install(agreed) =
+                    self.sync.answer(from, from_height, blocks, quorum)
+                {
+                    self.install_synced(&agreed);
+                }
+            }
             Input::Wake | Input::Stop => {}
+        }
+    }
+
+    /// Starts a sync round when the protocol stopped advancing.
+    fn sync_tick(&mut self) {
+        let Some(next) = self.consensus.sync_start() else {
+            return;
+        };
+        if let SyncAction::Request(from_height) = self.sync.tick(next, Instant::now()) {
+            self.request_sync(from_height);
+        }
+    }
+
+    fn request_sync(&self, from_height: u64) {
+        tracing::debug!(channel = %self.shared.id, from_height, "asking peers for finalized blocks");
+        let frame = Wire::SyncRequest {
+            channel: self.shared.id.clone(),
+            from_height,
+        }
+        .encode();
+        for key in self.peers.values() {
+            let _ = self.net.send(key, frame.clone());
+        }
+    }
+
+    fn install_synced(&mut self, blocks: &[Vec<u8>]) {
+        let asked = blocks.len();
+        match self.consensus.install_synced(blocks) {
+            Ok(count) => {
+                self.shared
+                    .metrics
+                    .blocks_synced
+                    .fetch_add(count as u64, Ordering::Relaxed);
+                tracing::info!(channel = %self.shared.id, blocks = count, "finalized blocks installed by sync");
+                let next = self.consensus.sync_start().unwrap_or(0);
+                let more = count > 0 && count == asked && asked >= super::bft::SYNC_BLOCKS_MAX;
+                if let SyncAction::Request(h) =
+                    self.sync.installed(count, more, next, Instant::now())
+                {
+                    self.request_sync(h);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(channel = %self.shared.id, "synced blocks refused: {e}");
+            }
         }
     }
 
@@ -461,7 +624,7 @@ impl<C: NodeConsensus, D: Durable<C::Persist>> Driver<C, D> {
 
     fn leadership(&mut self) {
         let leader = self.consensus.is_leader();
-        if leader != self.was_leader {
+        if leader != self.was_leader && self.consensus.requeue_on_leader_change() {
             // Blocks proposed in an earlier leadership may be lost: their
             // transactions go back to the queue (a duplicate that does commit
             // twice is recorded as a replay, never executed twice).
@@ -475,7 +638,9 @@ impl<C: NodeConsensus, D: Durable<C::Persist>> Driver<C, D> {
     }
 
     fn maybe_propose(&mut self) {
-        if !self.consensus.is_leader() || self.inflight_blocks >= INFLIGHT_BLOCKS_MAX {
+        if !self.consensus.ready_to_propose()
+            || self.inflight_blocks >= self.consensus.inflight_blocks_max()
+        {
             return;
         }
         let Some(limits) = self

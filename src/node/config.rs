@@ -75,6 +75,12 @@ pub struct NodeConfig {
     pub peers: Vec<PeerConfig>,
     /// Hosted channels.
     pub channels: Vec<ChannelEntry>,
+    /// Fault injection for tests of BFT channels: `"equivocate"` (sign
+    /// conflicting proposals and votes) or `"garbage"` (send garbage
+    /// frames). Refused unless the environment variable
+    /// `PRODUCTIVIST_FAULT_INJECTION` is `1`. Never set it in production.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub byzantine: Option<String>,
 }
 
 fn tick_default() -> u64 {
@@ -130,6 +136,13 @@ impl NodeConfig {
         }
         if c.channels.is_empty() {
             return Err(invalid("a node hosts at least one channel".into()));
+        }
+        if let Some(mode) = &c.byzantine
+            && super::fault::FaultMode::parse(mode).is_none()
+        {
+            return Err(invalid(format!(
+                "byzantine must be \"equivocate\" or \"garbage\", not {mode:?}"
+            )));
         }
         if !(1..=10_000).contains(&c.tick_ms) {
             return Err(invalid("tick_ms must be 1 to 10000".into()));
@@ -188,6 +201,7 @@ pub fn write_node_configs(
                 id: channel.clone(),
                 genesis: PathBuf::from(format!("../channels/{channel}/genesis.block")),
             }],
+            byzantine: None,
         };
         let path = node_config_path(dir, name);
         let text = toml::to_string_pretty(&config).map_err(|e| ConfigError::Invalid {

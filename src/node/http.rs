@@ -657,6 +657,10 @@ fn channel_status(ch: &ChannelShared) -> Value {
         "mempool_txs": pool_txs,
         "mempool_bytes": pool_bytes,
         "failure": ch.failure(),
+        "safety_fault": s.safety_fault,
+        "evidence": s.evidence.iter().map(|e| json!({
+            "offender": e.offender, "offense": e.offense, "view": e.view,
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -744,6 +748,18 @@ async fn metrics(State(state): State<AppState>) -> Response {
         "gauge",
         "Bytes in the mempool.",
         each(&|c| c.mempool.lock().map(|p| p.bytes()).unwrap_or(0)),
+    );
+    metric(
+        "evidence_total",
+        "counter",
+        "Equivocation evidence recorded (BFT).",
+        each(&|c| c.metrics.evidence_recorded.load(rel)),
+    );
+    metric(
+        "blocks_synced_total",
+        "counter",
+        "Blocks installed by block sync.",
+        each(&|c| c.metrics.blocks_synced.load(rel)),
     );
     metric(
         "txs_admitted_total",

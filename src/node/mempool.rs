@@ -204,6 +204,25 @@ impl Mempool {
         }
     }
 
+    /// Marks pending transactions as proposed by someone else (a BFT
+    /// leader's block this node voted for), so that this node does not
+    /// order them again while that block finalizes. If the block is lost,
+    /// the stale timer returns them to the queue. Unknown ids are ignored.
+    pub fn mark_proposed(&mut self, ids: &[TxId], now_ms: u64) -> usize {
+        let mut marked = 0;
+        for id in ids {
+            if let Some(e) = self.entries.get_mut(id)
+                && e.proposed_at_ms.is_none()
+            {
+                e.proposed_at_ms = Some(now_ms);
+                self.pending_txs -= 1;
+                self.pending_bytes -= e.bytes.len() as u64;
+                marked += 1;
+            }
+        }
+        marked
+    }
+
     /// Returns these proposed transactions to the front of the queue, in
     /// the given order (a proposal consensus refused).
     pub fn requeue(&mut self, ids: &[TxId]) {

@@ -1,5 +1,5 @@
 //! The node shell: one process hosting channels, each with its ledger, its
-//! consensus (Raft today; Simplex BFT plugs in through
+//! consensus (Raft, or Simplex BFT through [`bft::Bft`], both behind
 //! [`channel::NodeConsensus`]), a bounded mempool and the HTTP/JSON API,
 //! talking to its peers over the QUIC transport. See `docs/NODE.md`.
 //!
@@ -7,12 +7,16 @@
 //! blocks; tokio runs the transport, gossip and the API.
 
 pub mod auth;
+pub mod bft;
 pub mod channel;
 pub mod config;
+pub mod fault;
 pub mod http;
 pub mod mempool;
 pub mod openapi;
+pub mod simplex_store;
 pub mod storage;
+pub mod sync;
 pub mod wire;
 
 use crate::embedded::{DynStore, native_contracts};
@@ -70,6 +74,9 @@ pub enum NodeError {
     /// The HTTP server.
     #[error("http: {0}")]
     Http(String),
+    /// A fault-injection setting the node refuses.
+    #[error("fault injection: {0}")]
+    FaultInjection(String),
     /// A channel's driver stopped.
     #[error("channel {channel} stopped: {reason}")]
     Fatal {
@@ -158,6 +165,21 @@ pub async fn run(
 ) -> Result<(), NodeError> {
     let key = read_key(&cfg.key_file)?;
     let me = key.public();
+    let fault_mode = match &cfg.byzantine {
+        None => None,
+        Some(mode) => {
+            if std::env::var(fault::FAULT_INJECTION_ENV).as_deref() != Ok("1") {
+                return Err(NodeError::FaultInjection(format!(
+                    "byzantine = {mode:?} is a test-only setting; set {}=1 to allow it",
+                    fault::FAULT_INJECTION_ENV
+                )));
+            }
+            let m = fault::FaultMode::parse(mode)
+                .ok_or_else(|| NodeError::FaultInjection(format!("unknown mode {mode:?}")))?;
+            tracing::warn!(mode = %mode, "FAULT INJECTION ENABLED: this node lies to its peers");
+            Some(m)
+        }
+    };
     let started = Instant::now();
 
     // Ledgers first: the channel configs say who the peers are.
@@ -264,6 +286,11 @@ pub async fn run(
         });
         let thread = match config.consensus.kind {
             ConsensusKind::Raft => {
+                if fault_mode.is_some() {
+                    return Err(NodeError::FaultInjection(
+                        "byzantine applies to BFT channels only".into(),
+                    ));
+                }
                 let path = cfg.data_dir.join("channels").join(&id).join("raft.redb");
                 let store = storage::RaftStore::open(&path).map_err(|e| file_error(&path, e))?;
                 let durable = store.load().map_err(|e| file_error(&path, e))?;
@@ -298,9 +325,43 @@ pub async fn run(
                     .map_err(|e| ch_err(e.to_string()))?
             }
             ConsensusKind::Bft => {
-                return Err(ch_err(
-                    "Simplex BFT is not wired into the node yet (issue 7, next milestone)".into(),
-                ));
+                let path = cfg.data_dir.join("channels").join(&id).join("simplex.redb");
+                let store = Arc::new(
+                    simplex_store::SimplexStore::open(&path).map_err(|e| file_error(&path, e))?,
+                );
+                let scfg = bft::node_simplex_config(my_id, &id, cfg.tick_ms);
+                let fault = fault_mode.map(|mode| {
+                    fault::FaultInjector::new(
+                        mode,
+                        my_id,
+                        ed25519_dalek::SigningKey::from_bytes(&key.secret()),
+                        me,
+                        scfg.namespace.clone(),
+                    )
+                });
+                let keys: Vec<[u8; 32]> = consenters.iter().map(|n| n.node_key.0).collect();
+                let bft = bft::Bft::open(scfg, &key, &keys, shared.clone(), store.clone(), fault)
+                    .map_err(ch_err)?;
+                let driver = Driver::new(
+                    bft,
+                    store,
+                    shared.clone(),
+                    net.clone(),
+                    peers.clone(),
+                    me,
+                    driver_rx,
+                    tick,
+                )
+                .map_err(|e| ch_err(e.to_string()))?;
+                let fatal = fatal.clone();
+                std::thread::Builder::new()
+                    .name(format!("consensus-{id}"))
+                    .spawn(move || {
+                        if driver.run().is_err() {
+                            fatal.notify_one();
+                        }
+                    })
+                    .map_err(|e| ch_err(e.to_string()))?
             }
         };
         tokio::spawn(gossip_loop(
@@ -343,6 +404,35 @@ pub async fn run(
                         && let Some(from) = by_key.get(&frame.from)
                     {
                         deliver(shared, *from, message);
+                    }
+                }
+                Wire::SyncRequest {
+                    channel,
+                    from_height,
+                } => {
+                    if let Some((shared, by_key)) = routes.get(&channel)
+                        && let Some(from) = by_key.get(&frame.from)
+                    {
+                        let _ = shared.driver.try_send(Input::SyncRequest {
+                            from: *from,
+                            from_height,
+                        });
+                    }
+                }
+                Wire::SyncBlocks {
+                    channel,
+                    from_height,
+                    blocks,
+                } => {
+                    if let Some((shared, by_key)) = routes.get(&channel)
+                        && let Some(from) = by_key.get(&frame.from)
+                        && blocks.len() <= wire::SYNC_BLOCKS_PER_FRAME_MAX
+                    {
+                        let _ = shared.driver.try_send(Input::SyncBlocks {
+                            from: *from,
+                            from_height,
+                            blocks,
+                        });
                     }
                 }
                 Wire::Txs { channel, txs } => {

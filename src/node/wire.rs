@@ -6,6 +6,9 @@ use borsh::{BorshDeserialize, BorshSerialize};
 /// Most transactions in one gossip frame.
 pub const GOSSIP_TXS_PER_FRAME_MAX: usize = 512;
 
+/// Most blocks in one sync answer a node accepts.
+pub const SYNC_BLOCKS_PER_FRAME_MAX: usize = 256;
+
 /// One frame between nodes.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub enum Wire {
@@ -23,6 +26,24 @@ pub enum Wire {
         channel: String,
         /// Signed transaction bytes.
         txs: Vec<Vec<u8>>,
+    },
+    /// Block sync: send me the finalized blocks of `channel` from
+    /// `from_height` (see `sync.rs`).
+    SyncRequest {
+        /// Channel id.
+        channel: String,
+        /// First height wanted.
+        from_height: u64,
+    },
+    /// Block sync answer: finalized blocks from `from_height`, in order
+    /// (at most `SYNC_BLOCKS_PER_FRAME_MAX`; empty if the sender has none).
+    SyncBlocks {
+        /// Channel id.
+        channel: String,
+        /// Height of the first block.
+        from_height: u64,
+        /// Encoded protocol blocks.
+        blocks: Vec<Vec<u8>>,
     },
 }
 
