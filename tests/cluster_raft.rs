@@ -5,299 +5,25 @@
 //!
 //! Synchronization is bounded polling of the API, never bare sleeps.
 
-use productivist::client::{Client, ClientError};
-use productivist::contracts::api::{AccountArgs, Balance, MintArgs, TOKEN, TransferArgs};
+mod common;
+
+use common::*;
+use productivist::client::ClientError;
+use productivist::contracts::api::{AccountArgs, TOKEN, TransferArgs};
 use productivist::engine::crypto::Hash;
 use productivist::engine::devnet::Member;
 use productivist::network::load_network;
-use std::net::{TcpListener, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const NODES: usize = 3;
-const CHANNEL: &str = "public";
-const POLL_MS: u64 = 100;
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_productivist")
-}
-
-/// Port ranges handed out in this process, so parallel tests never pick
-/// the same range.
-static NEXT_RANGE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// A base port such that base..base+count is free for both TCP and UDP.
-fn free_ports(count: u16) -> u16 {
-    let start = 20_000 + (u64::from(std::process::id()) * 131) % 20_000;
-    for _ in 0..500 {
-        let k = NEXT_RANGE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let base = (start + k * 16) % 40_000 + 20_000;
-        let base = base as u16;
-        let all_free = (base..base + count).all(|p| {
-            TcpListener::bind(("127.0.0.1", p)).is_ok() && UdpSocket::bind(("127.0.0.1", p)).is_ok()
-        });
-        if all_free {
-            return base;
-        }
-    }
-    panic!("no free port range found");
-}
-
-struct Cluster {
-    _dir: tempfile::TempDir,
-    dir: PathBuf,
-    configs: Vec<PathBuf>,
-    clients: Vec<Client>,
-    children: Vec<Option<Child>>,
-}
-
-impl Cluster {
-    fn start(&mut self, i: usize) {
-        let log = self.dir.join(format!("node{i}.stderr"));
-        let child = Command::new(bin())
-            .args(["node", "--config"])
-            .arg(&self.configs[i])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(log).expect("stderr file"))
-            .spawn()
-            .expect("spawn node");
-        self.children[i] = Some(child);
-    }
-
-    fn kill9(&mut self, i: usize) {
-        if let Some(mut c) = self.children[i].take() {
-            c.kill().expect("SIGKILL"); // std's kill is SIGKILL on unix
-            c.wait().expect("reap");
-        }
-    }
-
-    fn log_tail(&self, i: usize) -> String {
-        let log =
-            std::fs::read_to_string(self.dir.join(format!("logs/node{i}.log"))).unwrap_or_default();
-        let err =
-            std::fs::read_to_string(self.dir.join(format!("node{i}.stderr"))).unwrap_or_default();
-        let tail: Vec<&str> = log.lines().rev().take(15).collect();
-        format!(
-            "stderr: {err}\nlog tail:\n{}",
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-        )
-    }
-
-    /// Polls until every listed node is healthy and knows a leader; returns
-    /// the leader's index.
-    fn wait_leader(&self, nodes: &[usize], deadline: Duration) -> usize {
-        let end = Instant::now() + deadline;
-        loop {
-            let mut leaders = Vec::new();
-            for &i in nodes {
-                if let Ok(h) = self.clients[i].health()
-                    && let Some(l) = h["channels"][0]["leader"].as_u64()
-                    && h["channels"][0]["role"] != "precandidate"
-                {
-                    leaders.push(l);
-                }
-            }
-            if leaders.len() == nodes.len() && leaders.iter().all(|l| *l == leaders[0]) {
-                let idx = leaders[0] as usize - 1;
-                if nodes.contains(&idx) {
-                    return idx;
-                }
-            }
-            assert!(
-                Instant::now() < end,
-                "no common leader among {nodes:?} in time; {}",
-                self.log_tail(nodes[0])
-            );
-            std::thread::sleep(Duration::from_millis(POLL_MS));
-        }
-    }
-
-    /// Polls until the listed nodes have the same head (height, hash, state
-    /// root); returns it.
-    fn wait_converged(&self, nodes: &[usize], deadline: Duration) -> (u64, String, String) {
-        let end = Instant::now() + deadline;
-        loop {
-            let heads: Vec<_> = nodes
-                .iter()
-                .filter_map(|&i| self.clients[i].latest(CHANNEL).ok())
-                .map(|b| (b.height, b.hash, b.state_root))
-                .collect();
-            if heads.len() == nodes.len() && heads.iter().all(|h| *h == heads[0]) {
-                return heads[0].clone();
-            }
-            assert!(
-                Instant::now() < end,
-                "nodes {nodes:?} did not converge: {heads:?}; {}",
-                self.log_tail(nodes[nodes.len() - 1])
-            );
-            std::thread::sleep(Duration::from_millis(POLL_MS));
-        }
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for i in 0..self.children.len() {
-            self.kill9(i);
-        }
-    }
-}
-
-fn init_cluster() -> Cluster {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().to_path_buf();
-    let quic = free_ports(NODES as u16);
-    let http = free_ports(NODES as u16);
-    let out = Command::new(bin())
-        .args(["init", "--nodes", "3", "--consensus", "raft", "--out"])
-        .arg(&path)
-        .args([
-            "--base-port",
-            &quic.to_string(),
-            "--http-base-port",
-            &http.to_string(),
-        ])
-        .output()
-        .expect("run init");
-    assert!(
-        out.status.success(),
-        "init: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let configs: Vec<PathBuf> = (0..NODES)
-        .map(|i| path.join("nodes").join(format!("node{i}.toml")))
-        .collect();
-    for c in &configs {
-        assert!(c.exists(), "{} written by init", c.display());
-    }
-    let clients = (0..NODES)
-        .map(|i| {
-            Client::with_timeout(
-                &format!("http://127.0.0.1:{}", http + i as u16),
-                Duration::from_secs(20),
-            )
-        })
-        .collect();
-    Cluster {
-        _dir: dir,
-        dir: path,
-        configs,
-        clients,
-        children: (0..NODES).map(|_| None).collect(),
-    }
-}
-
-fn call(
-    m: &Member,
-    contract: &str,
-    method: &str,
-    args: &impl borsh::BorshSerialize,
-    nonce: u64,
-) -> Vec<u8> {
-    m.call_bytes(
-        CHANNEL,
-        contract,
-        method,
-        borsh::to_vec(args).expect("args"),
-        nonce,
-    )
-}
-
-/// Submits `txs` round-robin over `nodes` without waiting (retrying "busy"
-/// and transport errors of a node by moving to the next one); returns the
-/// acknowledged ids.
-fn load(cluster: &Cluster, nodes: &[usize], txs: &[Vec<u8>]) -> Vec<Hash> {
-    let mut acked = Vec::new();
-    std::thread::scope(|s| {
-        let handles: Vec<_> = nodes
-            .iter()
-            .enumerate()
-            .map(|(k, &i)| {
-                let client = &cluster.clients[i];
-                let mine: Vec<&Vec<u8>> = txs.iter().skip(k).step_by(nodes.len()).collect();
-                s.spawn(move || {
-                    let mut ids = Vec::new();
-                    for tx in mine {
-                        match client.submit_retrying(CHANNEL, tx, false) {
-                            Ok(state) => ids.push(state.id),
-                            Err(e) => panic!("submission to node{i} failed: {e}"),
-                        }
-                    }
-                    ids
-                })
-            })
-            .collect();
-        for h in handles {
-            acked.extend(h.join().expect("load thread"));
-        }
-    });
-    acked
-}
-
-fn wait_committed(client: &Client, ids: &[Hash], deadline: Duration) {
-    let end = Instant::now() + deadline;
-    for id in ids {
-        loop {
-            match client.tx(CHANNEL, id) {
-                Ok(Some(s)) if s.committed.is_some() => break,
-                Ok(_) | Err(ClientError::Transport { .. }) => {}
-                Err(e) => panic!("tx {id}: {e}"),
-            }
-            assert!(
-                Instant::now() < end,
-                "{id} not committed at {} in time",
-                client.base()
-            );
-            std::thread::sleep(Duration::from_millis(POLL_MS));
-        }
-    }
-}
-
-fn balances(client: &Client, members: &[&Member]) -> Vec<u64> {
-    members
-        .iter()
-        .map(|m| {
-            let args = borsh::to_vec(&AccountArgs {
-                account: m.account(),
-            })
-            .expect("args");
-            let out = client
-                .query(CHANNEL, TOKEN, "balance", &args)
-                .expect("balance query");
-            borsh::from_slice::<Balance>(&out).expect("balance").amount
-        })
-        .collect()
-}
-
-fn transfers(members: &[&Member], count: usize, nonce_base: u64) -> Vec<Vec<u8>> {
-    (0..count)
-        .map(|k| {
-            let from = members[k % members.len()];
-            let to = members[(k + 1) % members.len()];
-            call(
-                from,
-                TOKEN,
-                "transfer",
-                &TransferArgs {
-                    to: to.account(),
-                    amount: 1 + (k % 3) as u64,
-                    memo: format!("load {k}"),
-                },
-                nonce_base + k as u64,
-            )
-        })
-        .collect()
-}
 
 #[test]
 fn three_raft_nodes_agree_under_load_and_a_killed_leader_catches_up() {
     let t0 = Instant::now();
-    let mut cluster = init_cluster();
-    for i in 0..NODES {
-        cluster.start(i);
-    }
+    let mut cluster = init_cluster(NODES, "raft");
+    cluster.start_all();
     let all = [0, 1, 2];
     cluster.wait_leader(&all, Duration::from_secs(30));
 
@@ -310,24 +36,7 @@ fn three_raft_nodes_agree_under_load_and_a_killed_leader_catches_up() {
         .collect();
 
     // Fund the accounts (committed before the load starts).
-    for (k, m) in accounts.iter().enumerate() {
-        let tx = call(
-            issuer,
-            TOKEN,
-            "mint",
-            &MintArgs {
-                to: m.account(),
-                amount: 1_000_000,
-                reference: format!("SEPA-{k}"),
-            },
-            k as u64,
-        );
-        let state = cluster.clients[k % NODES]
-            .submit_retrying(CHANNEL, &tx, true)
-            .expect("mint");
-        let (_, _, result) = state.committed.expect("mint committed");
-        assert!(result.status.is_valid(), "mint: {:?}", result.status);
-    }
+    fund(&cluster, &all, issuer, &accounts, 1_000_000);
 
     // Phase 1: load on every node.
     let phase1 = transfers(&accounts, 300, 1_000);
@@ -425,10 +134,8 @@ fn three_raft_nodes_agree_under_load_and_a_killed_leader_catches_up() {
 
 #[test]
 fn the_api_answers_bad_input_with_json_errors() {
-    let mut cluster = init_cluster();
-    for i in 0..NODES {
-        cluster.start(i);
-    }
+    let mut cluster = init_cluster(NODES, "raft");
+    cluster.start_all();
     cluster.wait_leader(&[0, 1, 2], Duration::from_secs(30));
     let net = load_network(&cluster.dir).expect("network");
     let carla = net.member("carla").expect("carla");

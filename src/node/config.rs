@@ -81,6 +81,11 @@ pub struct NodeConfig {
     /// `PRODUCTIVIST_FAULT_INJECTION` is `1`. Never set it in production.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub byzantine: Option<String>,
+    /// BFT channels: finalized blocks each replica keeps in memory to serve
+    /// lagging peers (default 1024). A peer further behind catches up by
+    /// block sync from the durable chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bft_retained_blocks: Option<usize>,
 }
 
 fn tick_default() -> u64 {
@@ -144,6 +149,11 @@ impl NodeConfig {
                 "byzantine must be \"equivocate\" or \"garbage\", not {mode:?}"
             )));
         }
+        if c.bft_retained_blocks
+            .is_some_and(|n| !(1..=1_000_000).contains(&n))
+        {
+            return Err(invalid("bft_retained_blocks must be 1 to 1000000".into()));
+        }
         if !(1..=10_000).contains(&c.tick_ms) {
             return Err(invalid("tick_ms must be 1 to 10000".into()));
         }
@@ -202,6 +212,7 @@ pub fn write_node_configs(
                 genesis: PathBuf::from(format!("../channels/{channel}/genesis.block")),
             }],
             byzantine: None,
+            bft_retained_blocks: None,
         };
         let path = node_config_path(dir, name);
         let text = toml::to_string_pretty(&config).map_err(|e| ConfigError::Invalid {

@@ -329,7 +329,10 @@ pub async fn run(
                 let store = Arc::new(
                     simplex_store::SimplexStore::open(&path).map_err(|e| file_error(&path, e))?,
                 );
-                let scfg = bft::node_simplex_config(my_id, &id, cfg.tick_ms);
+                let mut scfg = bft::node_simplex_config(my_id, &id, cfg.tick_ms);
+                if let Some(n) = cfg.bft_retained_blocks {
+                    scfg.max_retained_blocks = n;
+                }
                 let fault = fault_mode.map(|mode| {
                     fault::FaultInjector::new(
                         mode,
