@@ -334,4 +334,22 @@ mod tests {
         assert!(m.ready(10, 300, 1_000, 0));
         assert!(!m.ready(10, 301, 1_000, 0));
     }
+
+    #[test]
+    fn transactions_in_anothers_block_are_not_cut_again_until_stale() {
+        let mut m = Mempool::new(10, 1_000);
+        for i in 0..3 {
+            m.insert(id(i), vec![i; 10], 0).unwrap();
+        }
+        // Another leader's block holds 0 and 1 (and one we never saw).
+        assert_eq!(m.mark_proposed(&[id(0), id(1), id(9)], 10), 2);
+        assert_eq!(m.mark_proposed(&[id(0)], 11), 0, "already proposed");
+        assert_eq!(m.pending_txs(), 1);
+        assert_eq!(m.cut(10, 1_000, 12), vec![(id(2), vec![2; 10])]);
+        // That block was lost: the stale timer brings them back, once each.
+        assert_eq!(m.requeue_proposed(Some(11)), 2);
+        let again: Vec<TxId> = m.cut(10, 1_000, 13).into_iter().map(|(i, _)| i).collect();
+        assert_eq!(again, vec![id(0), id(1)]);
+        assert!(m.cut(10, 1_000, 14).is_empty());
+    }
 }
