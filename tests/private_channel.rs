@@ -254,6 +254,70 @@ fn a_private_channel_is_hosted_and_read_only_by_its_members() {
     assert!(!dir.join("data/node0/channels").join(GUILD).exists());
     assert!(dir.join("data/node1/channels").join(GUILD).exists());
 
+    // The CLI works through a node as well as on the embedded ledger:
+    // register a model on the consortium channel, verify it, and read the
+    // private channel as one of its members (keys from the network dir).
+    let model = dir.join("bracket.stl");
+    std::fs::write(&model, b"solid bracket\nendsolid bracket\n").expect("model file");
+    let node0 = format!("http://127.0.0.1:{http}");
+    let node1 = format!("http://127.0.0.1:{}", http + 1);
+    let out = run(
+        &[
+            "model",
+            "register",
+            "--name",
+            "Bracket",
+            "--as",
+            "dora",
+            "--node",
+            &node0,
+            "--network",
+        ],
+        &[&dir, &model],
+    );
+    assert!(
+        out.status.success(),
+        "remote register: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Registered"));
+    let out = run(
+        &["model", "verify", "--node", &node0, "--network"],
+        &[&dir, &model],
+    );
+    assert!(
+        out.status.success(),
+        "remote verify: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("AUTHENTIC") && text.contains("dora@design-studio"),
+        "{text}"
+    );
+    let out = run(
+        &[
+            "contract",
+            "query",
+            "_wasm",
+            "info",
+            "--args",
+            "none",
+            "--channel",
+            GUILD,
+            "--node",
+            &node1,
+            "--network",
+        ],
+        &[&dir],
+    );
+    assert!(
+        out.status.success(),
+        "member query: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "None");
+
     // The consortium channel stays readable by anyone on every node.
     for i in 0..NODES {
         poll("public channel readable", || {

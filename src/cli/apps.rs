@@ -3,7 +3,8 @@
 
 use super::CliError;
 use super::render;
-use productivist::embedded::{Embedded, open_ledger, reader};
+use super::target::Target;
+use productivist::embedded::{open_ledger, reader};
 use productivist_contracts::api::*;
 use productivist_engine::block::TxStatus;
 use productivist_engine::crypto::Hash;
@@ -40,7 +41,7 @@ pub struct RegisterOptions<'a> {
     pub signer: &'a str,
 }
 
-pub fn model_register(data: &Path, o: RegisterOptions<'_>) -> Result<(), CliError> {
+pub fn model_register(target: &mut Target, o: RegisterOptions<'_>) -> Result<(), CliError> {
     let file_hash = hash_file(o.file)?;
     let previous = match o.previous {
         None => None,
@@ -49,12 +50,7 @@ pub fn model_register(data: &Path, o: RegisterOptions<'_>) -> Result<(), CliErro
                 .ok_or_else(|| CliError(format!("--previous {p:?} is not a blake3 hash")))?,
         ),
     };
-    let (mut emb, _) = Embedded::open_or_create(data)?;
-    let signer = emb
-        .network
-        .member(o.signer)
-        .ok_or_else(|| CliError(format!("no member {:?} in this network", o.signer)))?
-        .clone();
+    let signer = target.member(o.signer)?;
     let args = RegisterModelArgs {
         file_hash,
         name: o.name.to_string(),
@@ -70,14 +66,14 @@ pub fn model_register(data: &Path, o: RegisterOptions<'_>) -> Result<(), CliErro
     };
     let nonce = productivist::embedded::now_ms();
     let tx = signer.call_bytes(
-        productivist::embedded::PUBLIC_CHANNEL,
+        target.channel(),
         MODEL,
         "register",
         borsh::to_vec(&args).map_err(|e| CliError(e.to_string()))?,
         nonce,
     );
-    let block = emb.submit(vec![tx])?;
-    match &block.results[0].status {
+    let (height, result) = target.submit(tx)?;
+    match &result.status {
         TxStatus::Valid => {
             println!(
                 "Registered {} as \"{}\" v{} by {} in block {} (blake3 {file_hash}).",
@@ -85,7 +81,7 @@ pub fn model_register(data: &Path, o: RegisterOptions<'_>) -> Result<(), CliErro
                 o.name,
                 o.version,
                 signer.account(),
-                block.header.height
+                height
             );
             Ok(())
         }
@@ -95,16 +91,11 @@ pub fn model_register(data: &Path, o: RegisterOptions<'_>) -> Result<(), CliErro
     }
 }
 
-pub fn model_verify(data: &Path, file: &Path) -> Result<(), CliError> {
+pub fn model_verify(target: &Target, file: &Path) -> Result<(), CliError> {
     let file_hash = hash_file(file)?;
-    let (emb, _) = Embedded::open_or_create(data)?;
-    let who = emb
-        .network
-        .members
-        .first()
-        .ok_or_else(|| CliError("no members".into()))?;
-    let out = emb.query_as(
-        who,
+    let who = target.reader()?;
+    let out = target.query_as(
+        &who,
         MODEL,
         "authenticate",
         &borsh::to_vec(&FileHashArgs { file_hash }).map_err(|e| CliError(e.to_string()))?,

@@ -1,8 +1,8 @@
 //! `productivist contract`: deploy, upgrade, freeze and call WASM user
-//! contracts on the embedded ledger.
+//! contracts, on the embedded ledger or through a node (`--node`).
 
 use super::CliError;
-use productivist::embedded::{Embedded, PUBLIC_CHANNEL};
+use super::target::Target;
 use productivist_contracts::wasm::lifecycle::{
     ContractRecord, LifecycleAction, NameArgs, WASM_CONTRACT, deploy_args, freeze_args,
 };
@@ -20,11 +20,11 @@ pub fn parse_args(args: &str) -> Result<Vec<u8>, CliError> {
 }
 
 fn endorsers(
-    emb: &Embedded,
+    target: &Target,
     orgs: &Option<String>,
 ) -> Result<Vec<(Certificate, KeyPair)>, CliError> {
-    let admins: Vec<_> = emb
-        .network
+    let admins: Vec<_> = target
+        .network()
         .members
         .iter()
         .filter(|m| m.name == "admin")
@@ -52,49 +52,40 @@ fn endorsers(
         .collect())
 }
 
-fn info(emb: &Embedded, name: &str) -> Result<Option<ContractRecord>, CliError> {
-    let who = emb
-        .network
-        .members
-        .first()
-        .ok_or_else(|| CliError("no members".into()))?;
+fn info(target: &Target, name: &str) -> Result<Option<ContractRecord>, CliError> {
+    let who = target.reader()?;
     let args = borsh::to_vec(&NameArgs {
         name: name.to_string(),
     })
     .map_err(|e| CliError(e.to_string()))?;
-    match emb.query_as(who, WASM_CONTRACT, "info", &args) {
+    match target.query_as(&who, WASM_CONTRACT, "info", &args) {
         Ok(out) => borsh::from_slice(&out)
             .map(Some)
             .map_err(|e| CliError(format!("_wasm.info output: {e}"))),
         // `info` refuses an unknown name: that is the answer "not deployed".
         Err(e) if e.to_string().contains("no contract") => Ok(None),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
     }
 }
 
 fn submit(
-    emb: &mut Embedded,
+    target: &mut Target,
     signer: &str,
     contract: &str,
     method: &str,
     args: Vec<u8>,
 ) -> Result<(u64, Vec<u8>), CliError> {
-    let member = emb
-        .network
-        .member(signer)
-        .ok_or_else(|| CliError(format!("no member {signer:?} in this network")))?
-        .clone();
+    let member = target.member(signer)?;
     let tx = member.call_bytes(
-        PUBLIC_CHANNEL,
+        target.channel(),
         contract,
         method,
         args,
         productivist::embedded::now_ms(),
     );
-    let block = emb.submit(vec![tx])?;
-    let result = &block.results[0];
+    let (height, result) = target.submit(tx)?;
     match &result.status {
-        TxStatus::Valid => Ok((block.header.height, result.output.clone())),
+        TxStatus::Valid => Ok((height, result.output.clone())),
         TxStatus::Invalid { code, reason } => Err(CliError(format!(
             "{contract}.{method} refused ({code}): {reason}"
         ))),
@@ -102,28 +93,21 @@ fn submit(
 }
 
 pub fn deploy(
-    data: &Path,
+    target: &mut Target,
     file: &Path,
     name: &str,
     orgs: &Option<String>,
     signer: &str,
 ) -> Result<(), CliError> {
     let code = std::fs::read(file).map_err(|e| CliError(format!("{}: {e}", file.display())))?;
-    let (mut emb, _) = Embedded::open_or_create(data)?;
-    let (action, method, version) = match info(&emb, name)? {
+    let (action, method, version) = match info(target, name)? {
         None => (LifecycleAction::Deploy, "deploy", 1),
         Some(r) => (LifecycleAction::Upgrade, "upgrade", r.version + 1),
     };
-    let endorsers = endorsers(&emb, orgs)?;
-    let args = deploy_args(
-        action,
-        PUBLIC_CHANNEL,
-        name,
-        version,
-        code.clone(),
-        &endorsers,
-    );
-    let (height, _) = submit(&mut emb, signer, WASM_CONTRACT, method, args)?;
+    let endorsers = endorsers(target, orgs)?;
+    let channel = target.channel().to_string();
+    let args = deploy_args(action, &channel, name, version, code.clone(), &endorsers);
+    let (height, _) = submit(target, signer, WASM_CONTRACT, method, args)?;
     println!(
         "{} {name} version {version} ({} bytes, blake3 {}) in block {height}, endorsed by {} organization admin(s).",
         if version == 1 { "Deployed" } else { "Upgraded" },
@@ -135,37 +119,30 @@ pub fn deploy(
 }
 
 pub fn freeze(
-    data: &Path,
+    target: &mut Target,
     name: &str,
     orgs: &Option<String>,
     signer: &str,
 ) -> Result<(), CliError> {
-    let (mut emb, _) = Embedded::open_or_create(data)?;
     let record =
-        info(&emb, name)?.ok_or_else(|| CliError(format!("no contract {name:?} is deployed")))?;
-    let endorsers = endorsers(&emb, orgs)?;
-    let args = freeze_args(
-        PUBLIC_CHANNEL,
-        name,
-        record.version,
-        record.code_hash,
-        &endorsers,
-    );
-    let (height, _) = submit(&mut emb, signer, WASM_CONTRACT, "freeze", args)?;
+        info(target, name)?.ok_or_else(|| CliError(format!("no contract {name:?} is deployed")))?;
+    let endorsers = endorsers(target, orgs)?;
+    let channel = target.channel().to_string();
+    let args = freeze_args(&channel, name, record.version, record.code_hash, &endorsers);
+    let (height, _) = submit(target, signer, WASM_CONTRACT, "freeze", args)?;
     println!("Froze {name} version {} in block {height}.", record.version);
     Ok(())
 }
 
 pub fn invoke(
-    data: &Path,
+    target: &mut Target,
     name: &str,
     method: &str,
     args: &str,
     signer: &str,
 ) -> Result<(), CliError> {
     let args = parse_args(args)?;
-    let (mut emb, _) = Embedded::open_or_create(data)?;
-    let (height, output) = submit(&mut emb, signer, name, method, args)?;
+    let (height, output) = submit(target, signer, name, method, args)?;
     println!(
         "{name}.{method}: valid in block {height}; output {}",
         super::render::bytes(&output)
@@ -173,20 +150,15 @@ pub fn invoke(
     Ok(())
 }
 
-pub fn query(data: &Path, name: &str, method: &str, args: &str) -> Result<(), CliError> {
+pub fn query(target: &Target, name: &str, method: &str, args: &str) -> Result<(), CliError> {
     let args = parse_args(args)?;
-    let (emb, _) = Embedded::open_or_create(data)?;
     if name == "_wasm" && method == "info" {
-        let record = info(&emb, std::str::from_utf8(&args).unwrap_or_default())?;
+        let record = info(target, std::str::from_utf8(&args).unwrap_or_default())?;
         println!("{record:?}");
         return Ok(());
     }
-    let who = emb
-        .network
-        .members
-        .first()
-        .ok_or_else(|| CliError("no members".into()))?;
-    let out = emb.query_as(who, name, method, &args)?;
+    let who = target.reader()?;
+    let out = target.query_as(&who, name, method, &args)?;
     println!("{}", super::render::bytes(&out));
     Ok(())
 }

@@ -10,6 +10,7 @@ mod inspect;
 mod node;
 mod render;
 mod sim;
+mod target;
 mod up;
 
 use clap::{Parser, Subcommand};
@@ -198,6 +199,12 @@ enum ContractCommand {
         /// Data directory.
         #[arg(long, default_value = productivist::embedded::DEFAULT_DATA_DIR)]
         data: PathBuf,
+        /// Ask a node's API (http://HOST:PORT) instead of the local ledger.
+        #[arg(long)]
+        node: Option<String>,
+        /// With --node: the network directory holding member keys.
+        #[arg(long, default_value = ".productivist/cluster")]
+        network: PathBuf,
     },
     /// Freeze a deployed contract: every call fails until an upgrade.
     Freeze {
@@ -212,6 +219,15 @@ enum ContractCommand {
         /// Data directory.
         #[arg(long, default_value = productivist::embedded::DEFAULT_DATA_DIR)]
         data: PathBuf,
+        /// Channel (the embedded ledger serves `public`).
+        #[arg(long, default_value = "public")]
+        channel: String,
+        /// Ask a node's API (http://HOST:PORT) instead of the local ledger.
+        #[arg(long)]
+        node: Option<String>,
+        /// With --node: the network directory holding member keys.
+        #[arg(long, default_value = ".productivist/cluster")]
+        network: PathBuf,
     },
     /// Call a contract method in a transaction.
     Invoke {
@@ -228,6 +244,15 @@ enum ContractCommand {
         /// Data directory.
         #[arg(long, default_value = productivist::embedded::DEFAULT_DATA_DIR)]
         data: PathBuf,
+        /// Channel (the embedded ledger serves `public`).
+        #[arg(long, default_value = "public")]
+        channel: String,
+        /// Ask a node's API (http://HOST:PORT) instead of the local ledger.
+        #[arg(long)]
+        node: Option<String>,
+        /// With --node: the network directory holding member keys.
+        #[arg(long, default_value = ".productivist/cluster")]
+        network: PathBuf,
     },
     /// Read-only call at the head.
     Query {
@@ -241,6 +266,15 @@ enum ContractCommand {
         /// Data directory.
         #[arg(long, default_value = productivist::embedded::DEFAULT_DATA_DIR)]
         data: PathBuf,
+        /// Channel (the embedded ledger serves `public`).
+        #[arg(long, default_value = "public")]
+        channel: String,
+        /// Ask a node's API (http://HOST:PORT) instead of the local ledger.
+        #[arg(long)]
+        node: Option<String>,
+        /// With --node: the network directory holding member keys.
+        #[arg(long, default_value = ".productivist/cluster")]
+        network: PathBuf,
     },
 }
 
@@ -280,6 +314,15 @@ enum ModelCommand {
         /// Data directory.
         #[arg(long, default_value = productivist::embedded::DEFAULT_DATA_DIR)]
         data: PathBuf,
+        /// Channel (the embedded ledger serves `public`).
+        #[arg(long, default_value = "public")]
+        channel: String,
+        /// Ask a node's API (http://HOST:PORT) instead of the local ledger.
+        #[arg(long)]
+        node: Option<String>,
+        /// With --node: the network directory holding member keys.
+        #[arg(long, default_value = ".productivist/cluster")]
+        network: PathBuf,
     },
     /// Is this file a registered model? Hashes it locally and asks the ledger.
     Verify {
@@ -288,6 +331,15 @@ enum ModelCommand {
         /// Data directory.
         #[arg(long, default_value = productivist::embedded::DEFAULT_DATA_DIR)]
         data: PathBuf,
+        /// Channel (the embedded ledger serves `public`).
+        #[arg(long, default_value = "public")]
+        channel: String,
+        /// Ask a node's API (http://HOST:PORT) instead of the local ledger.
+        #[arg(long)]
+        node: Option<String>,
+        /// With --node: the network directory holding member keys.
+        #[arg(long, default_value = ".productivist/cluster")]
+        network: PathBuf,
     },
 }
 
@@ -409,8 +461,11 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             producers,
             signer,
             data,
+            channel,
+            node,
+            network,
         }) => apps::model_register(
-            &data,
+            &mut target::Target::open(&data, node.as_deref(), &network, &channel)?,
             apps::RegisterOptions {
                 file: &file,
                 name: &name,
@@ -424,7 +479,16 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 signer: &signer,
             },
         ),
-        Command::Model(ModelCommand::Verify { file, data }) => apps::model_verify(&data, &file),
+        Command::Model(ModelCommand::Verify {
+            file,
+            data,
+            channel,
+            node,
+            network,
+        }) => apps::model_verify(
+            &target::Target::open(&data, node.as_deref(), &network, &channel)?,
+            &file,
+        ),
         Command::Verify { serial, data, node } => match node {
             Some(url) => node::verify_remote(&url, &serial),
             None => apps::verify(&data, &serial),
@@ -437,32 +501,58 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             endorsers,
             signer,
             data,
-        }) => {
-            if channel != productivist::embedded::PUBLIC_CHANNEL {
-                return Err(CliError(format!(
-                    "the embedded ledger serves channel \"public\", not {channel:?}"
-                )));
-            }
-            contract::deploy(&data, &file, &name, &endorsers, &signer)
-        }
+            node,
+            network,
+        }) => contract::deploy(
+            &mut target::Target::open(&data, node.as_deref(), &network, &channel)?,
+            &file,
+            &name,
+            &endorsers,
+            &signer,
+        ),
         Command::Contract(ContractCommand::Freeze {
             name,
             endorsers,
             signer,
             data,
-        }) => contract::freeze(&data, &name, &endorsers, &signer),
+            channel,
+            node,
+            network,
+        }) => contract::freeze(
+            &mut target::Target::open(&data, node.as_deref(), &network, &channel)?,
+            &name,
+            &endorsers,
+            &signer,
+        ),
         Command::Contract(ContractCommand::Invoke {
             name,
             method,
             args,
             signer,
             data,
-        }) => contract::invoke(&data, &name, &method, &args, &signer),
+            channel,
+            node,
+            network,
+        }) => contract::invoke(
+            &mut target::Target::open(&data, node.as_deref(), &network, &channel)?,
+            &name,
+            &method,
+            &args,
+            &signer,
+        ),
         Command::Contract(ContractCommand::Query {
             name,
             method,
             args,
             data,
-        }) => contract::query(&data, &name, &method, &args),
+            channel,
+            node,
+            network,
+        }) => contract::query(
+            &target::Target::open(&data, node.as_deref(), &network, &channel)?,
+            &name,
+            &method,
+            &args,
+        ),
     }
 }
