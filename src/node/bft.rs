@@ -355,6 +355,11 @@ impl NodeConsensus for Bft {
     fn inflight_blocks_max(&self) -> usize {
         usize::MAX
     }
+    fn proposed_stale_ms(&self) -> u64 {
+        // A block still unfinalized after three view timeouts was skipped
+        // (its view nullified): order its transactions again.
+        3 * VIEW_TIMEOUT_MS
+    }
     fn status(&self) -> ConsensusStatus {
         let view = self.inner.view();
         ConsensusStatus {

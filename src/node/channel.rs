@@ -147,6 +147,11 @@ pub trait NodeConsensus: Consensus + Send + 'static {
     fn inflight_blocks_max(&self) -> usize {
         INFLIGHT_BLOCKS_MAX
     }
+    /// A proposed transaction not committed after this long returns to the
+    /// pending queue (its block was lost).
+    fn proposed_stale_ms(&self) -> u64 {
+        PROPOSED_STALE_MS
+    }
     /// Block sync: the next height this protocol wants from peers, if it
     /// catches up through block sync (`None`: it catches up by itself).
     fn sync_start(&self) -> Option<u64> {
@@ -606,7 +611,8 @@ impl<C: NodeConsensus, D: Durable<C::Persist>> Driver<C, D> {
         let Ok(mut pool) = self.shared.mempool.lock() else {
             return;
         };
-        let requeued = pool.requeue_proposed(Some(now.saturating_sub(PROPOSED_STALE_MS)));
+        let stale_ms = self.consensus.proposed_stale_ms();
+        let requeued = pool.requeue_proposed(Some(now.saturating_sub(stale_ms)));
         if requeued > 0 {
             tracing::info!(channel = %self.shared.id, requeued, "stale proposed transactions requeued");
             self.inflight_blocks = 0;
