@@ -288,3 +288,43 @@ fn an_equivocating_node_among_four_is_caught_and_the_others_agree() {
 fn a_node_sending_garbage_among_four_does_not_stop_the_others() {
     one_faulty_node("garbage");
 }
+
+#[test]
+fn up_tells_the_story_on_a_four_node_bft_cluster() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let quic = free_ports(NODES as u16).to_string();
+    let http = free_ports(NODES as u16).to_string();
+    let out = std::process::Command::new(bin())
+        .args([
+            "up",
+            "--once",
+            "--nodes",
+            "4",
+            "--consensus",
+            "bft",
+            "--base-port",
+            &quic,
+            "--http-base-port",
+            &http,
+        ])
+        .current_dir(dir.path())
+        .output()
+        .expect("run up");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "up: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "consensus bft, 4 node(s)",
+        "4 node(s) up",
+        "Verification of object PVT-0-0003",
+        "Committed height 11",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "{expected:?} missing from:\n{stdout}"
+        );
+    }
+}
