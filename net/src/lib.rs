@@ -9,11 +9,13 @@
 //! Messages are length-prefixed frames ([`frame`]) with a hard size limit.
 //! Each peer has a bounded outbound queue: a full queue is reported to the
 //! caller as [`SendError::Busy`] (backpressure), never buffered without bound.
-//! Dropped connections are re-established with exponential backoff.
+//! Dropped connections are re-established with exponential backoff; a
+//! restarted peer resets its predecessor's connections at once ([`reset`]).
 #![deny(missing_docs)]
 
 pub mod allowlist;
 pub mod frame;
+pub mod reset;
 pub mod tls;
 pub mod transport;
 

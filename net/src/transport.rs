@@ -4,6 +4,7 @@
 
 use crate::allowlist::Allowlist;
 use crate::frame::{FRAME_BYTES_MAX_DEFAULT, FrameError, PREFIX_BYTES};
+use crate::reset::ResetKey;
 use crate::tls::{SERVER_NAME, TlsError, client_crypto, public_key_of, server_crypto};
 use productivist_engine::crypto::{KeyPair, PublicKey};
 use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt};
@@ -118,11 +119,18 @@ impl Network {
         let server_crypto = server_crypto(&key, allow)?;
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(server_crypto));
         server.transport_config(Arc::new(transport_config(&config)));
-        let endpoint =
-            Endpoint::server(server, config.listen).map_err(|source| NetError::Bind {
-                addr: config.listen,
-                source,
-            })?;
+        let bind = |source| NetError::Bind {
+            addr: config.listen,
+            source,
+        };
+        let socket = std::net::UdpSocket::bind(config.listen).map_err(bind)?;
+        let endpoint = Endpoint::new(
+            quinn::EndpointConfig::new(Arc::new(ResetKey::of(&key))),
+            Some(server),
+            socket,
+            Arc::new(quinn::TokioRuntime),
+        )
+        .map_err(bind)?;
         let (inbound_tx, inbound_rx) = mpsc::channel(config.inbound_queue_frames.max(1));
         let net = Arc::new(Network {
             endpoint: endpoint.clone(),

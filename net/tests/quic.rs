@@ -189,3 +189,84 @@ async fn a_restarted_peer_is_reconnected() {
     }
     panic!("no frame arrived after the peer restarted");
 }
+
+/// A peer that crashes (no goodbye) and restarts with the same key is
+/// reset by the new process on the first packet of the old connection, so
+/// the survivor re-dials at once instead of waiting for the idle timeout
+/// (60 s here; the test allows 10 s).
+#[test]
+fn a_crashed_peer_restarting_resets_the_stale_connection_before_the_idle_timeout() {
+    let a_key = KeyPair::from_seed("a");
+    let b_key = KeyPair::from_seed("b");
+    let rt_a = tokio::runtime::Runtime::new().unwrap();
+    let rt_b = tokio::runtime::Runtime::new().unwrap();
+    let config = |addr: SocketAddr| {
+        let mut cfg = NetConfig::new(addr);
+        cfg.idle_timeout_ms = 60_000;
+        cfg.backoff_max_ms = 200;
+        cfg
+    };
+    let (b, mut b_rx) = {
+        let _in_b = rt_b.enter();
+        Network::start(
+            b_key.clone(),
+            Allowlist::new([a_key.public()]),
+            config(loopback()),
+        )
+        .unwrap()
+    };
+    let b_addr = b.local_addr().unwrap();
+    let (a, _a_rx) = {
+        let _in_a = rt_a.enter();
+        Network::start(
+            a_key.clone(),
+            Allowlist::new([b_key.public()]),
+            config(loopback()),
+        )
+        .unwrap()
+    };
+    rt_a.block_on(async {
+        a.add_peer(b_key.public(), b_addr);
+        a.send(&b_key.public(), b"before".to_vec()).unwrap();
+        assert_eq!(recv(&mut b_rx).await.frame, b"before");
+    });
+    // The crash: B's runtime stops with its tasks, so nothing more leaves
+    // B (no CONNECTION_CLOSE); dropping B afterwards only frees its socket.
+    rt_b.shutdown_background();
+    drop(b);
+    drop(b_rx);
+    let rt_b2 = tokio::runtime::Runtime::new().unwrap();
+    let mut started = None;
+    for _ in 0..100 {
+        let _in_b2 = rt_b2.enter();
+        match Network::start(
+            b_key.clone(),
+            Allowlist::new([a_key.public()]),
+            config(b_addr),
+        ) {
+            Ok(s) => {
+                started = Some(s);
+                break;
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    let (_b2, mut b2_rx) = started.expect("address never released");
+    let restarted = std::time::Instant::now();
+    rt_a.block_on(async {
+        // Bounded: 100 rounds of 100 ms.
+        for i in 0..100u32 {
+            let _ = a.send(&b_key.public(), i.to_be_bytes().to_vec());
+            if let Ok(Some(m)) =
+                tokio::time::timeout(Duration::from_millis(100), b2_rx.recv()).await
+            {
+                assert_eq!(m.from, a_key.public());
+                return;
+            }
+        }
+        panic!(
+            "no frame reached the restarted peer within {:?}: the stale connection was not reset",
+            restarted.elapsed()
+        );
+    });
+}

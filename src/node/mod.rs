@@ -41,8 +41,11 @@ use wire::{GOSSIP_TXS_PER_FRAME_MAX, Wire};
 /// Transaction bytes batched into one gossip frame (below the transport's
 /// 16 MiB frame limit, with room for one more maximal transaction).
 pub const GOSSIP_FRAME_BYTES_MAX: usize = 8 << 20;
-/// QUIC idle timeout between nodes.
-pub const NET_IDLE_TIMEOUT_MS: u64 = 3_000;
+/// QUIC idle timeout between nodes: how long a silent peer (down, or cut
+/// off) keeps its connection. A peer killed and restarted is noticed at
+/// once instead (its new process resets the old connections, see
+/// `productivist_net::reset`).
+pub const NET_IDLE_TIMEOUT_MS: u64 = 10_000;
 /// Longest pause between two dials of an unreachable peer.
 pub const NET_BACKOFF_MAX_MS: u64 = 1_000;
 
@@ -203,9 +206,7 @@ pub async fn run(
         }
     }
     let mut net_config = NetConfig::new(cfg.listen);
-    // A peer killed and restarted is only noticed when the old connection
-    // times out (writes to it do not fail): keep that short. Live links
-    // never idle (heartbeats every few ticks, QUIC keep-alives).
+    // Live links never idle (heartbeats every few ticks, QUIC keep-alives).
     net_config.idle_timeout_ms = NET_IDLE_TIMEOUT_MS;
     net_config.backoff_max_ms = NET_BACKOFF_MAX_MS;
     let (net, mut inbound) = Network::start(
