@@ -6,9 +6,11 @@
 //! uses.
 #![deny(missing_docs)]
 
+pub mod apps;
 pub mod channels;
 pub mod client;
 pub mod embedded;
+pub mod explorer;
 pub mod network;
 pub mod node;
 pub mod story;

@@ -154,14 +154,7 @@ pub fn verify(data: &Path, serial: &str) -> Result<(), CliError> {
         .first()
         .ok_or_else(|| CliError("no members".into()))?;
     let identity = reader(&ledger, who)?;
-    let args = borsh::to_vec(&SerialArgs {
-        serial: serial.to_string(),
-    })
-    .map_err(|e| CliError(e.to_string()))?;
-    let out = ledger
-        .query(&identity, CERTIFY, "verify", &args)
-        .map_err(|e| CliError(e.to_string()))?;
-    let p: Option<Provenance> = borsh::from_slice(&out).map_err(|e| CliError(e.to_string()))?;
+    let p = productivist::apps::provenance(&ledger, &identity, serial)?;
     match p {
         None => Err(CliError(format!(
             "serial {serial:?} is unknown on this ledger"

@@ -7,6 +7,7 @@ mod contract;
 mod demo;
 mod init;
 mod inspect;
+mod label;
 mod node;
 mod render;
 mod sim;
@@ -174,6 +175,38 @@ enum Command {
         /// Ask a node's API (http://HOST:PORT) instead of the local ledger.
         #[arg(long)]
         node: Option<String>,
+    },
+    /// A printable QR label for an object: the QR code holds its
+    /// verification URL; the serial and model name are printed under it.
+    Label {
+        /// The unit's serial number.
+        serial: String,
+        /// Output file, .png or .svg.
+        #[arg(long)]
+        out: PathBuf,
+        /// Where the explorer is reached: the QR holds BASE/verify/SERIAL.
+        #[arg(long, default_value = "http://127.0.0.1:8400")]
+        base_url: String,
+        /// Data directory.
+        #[arg(long, default_value = productivist::embedded::DEFAULT_DATA_DIR)]
+        data: PathBuf,
+        /// Ask a node's API (http://HOST:PORT) for the model name instead of
+        /// the local ledger.
+        #[arg(long)]
+        node: Option<String>,
+    },
+    /// A member's session token for private channels' explorer pages
+    /// (signed with the member's key; paste it at http://NODE/session).
+    Session {
+        /// The member (NAME or NAME@ORG).
+        #[arg(long = "as")]
+        member: String,
+        /// The network directory holding the member's key.
+        #[arg(long, default_value = ".productivist/network")]
+        network: PathBuf,
+        /// How long the session lasts, 1 to 1440 minutes.
+        #[arg(long, default_value_t = 60)]
+        minutes: u64,
     },
 }
 
@@ -489,6 +522,24 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             &target::Target::open(&data, node.as_deref(), &network, &channel)?,
             &file,
         ),
+        Command::Label {
+            serial,
+            out,
+            base_url,
+            data,
+            node,
+        } => label::run(label::LabelOptions {
+            serial: &serial,
+            out: &out,
+            base_url: &base_url,
+            data: &data,
+            node: node.as_deref(),
+        }),
+        Command::Session {
+            member,
+            network,
+            minutes,
+        } => label::session_token(&network, &member, minutes),
         Command::Verify { serial, data, node } => match node {
             Some(url) => node::verify_remote(&url, &serial),
             None => apps::verify(&data, &serial),

@@ -104,6 +104,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/health", get(health))
         .route("/v1/metrics", get(metrics))
         .route("/v1/openapi.json", get(openapi_doc))
+        // The web explorer's pages, outside /v1 (src/explorer).
+        .merge(crate::explorer::routes())
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
