@@ -149,9 +149,17 @@ mod tests {
             verify_token(&token, &other, now),
             Err(SessionError::NotMember(_))
         ));
-        for bad in ["", "v1", "v2.a.1.b", "v1.zz.1.00", &format!("{token}.x")] {
+        let soon = now + 1000;
+        for bad in [
+            String::new(),
+            "v1".into(),
+            format!("v2.a.{soon}.b"),
+            format!("v1.zz.{soon}.00"),
+            "v1.00.soon.00".into(),
+            format!("{token}.x"),
+        ] {
             assert!(matches!(
-                verify_token(bad, &net.config, now),
+                verify_token(&bad, &net.config, now),
                 Err(SessionError::Malformed(_))
             ));
         }
