@@ -8,7 +8,7 @@
 //! README's `cargo test`; `.ci/run` runs it explicitly:
 //!
 //! ```sh
-//! cargo test --test browser_e2e -- --ignored
+//! cargo test --features sled --test browser_e2e -- --ignored
 //! ```
 //!
 //! `PRODUCTIVIST_CHROMIUM` names another browser binary.
@@ -120,7 +120,7 @@ fn browser(profile: &Path, args: &[String]) -> String {
 }
 
 #[test]
-#[ignore = "needs Chromium; run with `cargo test --test browser_e2e -- --ignored` (.ci/run does)"]
+#[ignore = "needs Chromium; run with `cargo test --features sled --test browser_e2e -- --ignored` (.ci/run does)"]
 fn the_verification_page_shows_the_chain_in_a_real_browser() {
     let dir = tempfile::tempdir().unwrap();
     let http_port = free_port();

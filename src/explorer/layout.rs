@@ -29,7 +29,7 @@ code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.9e
 .badge{display:inline-block;padding:.05rem .45rem;border-radius:.6rem;font-size:.85em;font-weight:600;border:1px solid currentColor}
 .banner{padding:.7rem 1rem;border-radius:.4rem;margin:.6rem 0;border:2px solid currentColor;font-weight:600}
 .card{border:1px solid var(--line);border-radius:.5rem;padding:.8rem 1rem;margin:.6rem 0}
-.timeline svg{width:100%;height:auto;max-width:44rem;display:block}
+.timeline svg{width:100%;height:auto;max-width:36rem;display:block}
 .drop{border:2px dashed var(--line);border-radius:.6rem;padding:2rem 1rem;text-align:center}
 .drop.over{border-color:var(--link)}
 form.inline{display:flex;flex-wrap:wrap;gap:.5rem;margin:.5rem 0}

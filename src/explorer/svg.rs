@@ -8,9 +8,9 @@ use maud::{Markup, html};
 use productivist_engine::crypto::Hash;
 
 /// Width of the drawing in SVG units.
-const WIDTH: u32 = 480;
+const WIDTH: u32 = 420;
 /// Characters per text line before wrapping.
-const WRAP_CHARS: usize = 56;
+const WRAP_CHARS: usize = 46;
 /// Lines of facts per step shown in the drawing (the rest are summarised).
 const LINES_PER_STEP_MAX: usize = 12;
 const LINE_H: u32 = 18;
