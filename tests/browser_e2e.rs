@@ -197,7 +197,11 @@ fn the_verification_page_shows_the_chain_in_a_real_browser() {
             ],
         );
         let png = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        assert!(png.starts_with(b"\x89PNG"), "{} is not a PNG", file.display());
+        assert!(
+            png.starts_with(b"\x89PNG"),
+            "{} is not a PNG",
+            file.display()
+        );
         assert!(png.len() > 10_000, "{} looks empty", file.display());
     }
     drop(up);

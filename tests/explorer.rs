@@ -72,13 +72,8 @@ fn world() -> World {
     let mut ledger = ledger_of(&net);
     let proposer = net.nodes[0].2.public();
     let carla = member(&net, "carla");
-    let reader = check_certificate(
-        &carla.cert,
-        &ledger.config().unwrap().orgs,
-        &[],
-        T0_MS,
-    )
-    .unwrap();
+    let reader =
+        check_certificate(&carla.cert, &ledger.config().unwrap().orgs, &[], T0_MS).unwrap();
     let admins = net
         .orgs
         .iter()
@@ -133,6 +128,7 @@ fn world() -> World {
 
     let mut spec = DevNetSpec::productivist(Some(SEED));
     spec.channel = "atelier".into();
+    spec.readers = productivist_engine::config::Readers::Members;
     spec.orgs
         .retain(|(o, _)| o == "productivist" || o == "design-studio");
     let private_net = DevNet::generate(&spec).unwrap();
@@ -156,7 +152,9 @@ fn world() -> World {
 }
 
 async fn get(state: &Arc<NodeState>, uri: &str, cookie: Option<&str>) -> (StatusCode, String) {
-    let mut req = Request::builder().uri(uri).header(header::HOST, "lab.test:8400");
+    let mut req = Request::builder()
+        .uri(uri)
+        .header(header::HOST, "lab.test:8400");
     if let Some(token) = cookie {
         req = req.header(header::COOKIE, format!("{}={token}", session::COOKIE));
     }
@@ -203,10 +201,7 @@ async fn the_explorer_shows_the_story_and_keeps_private_channels_private() {
     }
     assert!(page.contains("<svg"));
     assert!(page.contains("Model registered"));
-    assert!(page.contains(&format!(
-        "/tx/public/{}",
-        p.production.stamp.tx_id.to_hex()
-    )));
+    assert!(page.contains(&format!("/tx/public/{}", p.production.stamp.tx_id.to_hex())));
     assert!(page.contains(&format!("/blocks/public/{}", p.production.stamp.height)));
     assert!(page.contains(&format!("/label/{serial}.svg")));
     assert!(page.contains("PASS, valid until"));
@@ -227,10 +222,18 @@ async fn the_explorer_shows_the_story_and_keeps_private_channels_private() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{page}");
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{page}"
+    );
     assert!(!page.contains("<script>alert"));
     assert!(page.contains("AUTHENTIC"));
-    let (_, page) = get(state, &format!("/models?hash={}", Hash::of(b"x").to_hex()), None).await;
+    let (_, page) = get(
+        state,
+        &format!("/models?hash={}", Hash::of(b"x").to_hex()),
+        None,
+    )
+    .await;
     assert!(page.contains("NOT REGISTERED"));
 
     // Dropping the story's model file: the node hashes what it receives.
@@ -255,7 +258,10 @@ async fn the_explorer_shows_the_story_and_keeps_private_channels_private() {
     let producer = &p.production.producer;
     let (status, page) = get(state, &format!("/participants/{producer}"), None).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(page.contains("Producer score") && page.contains("(#1)"), "{page}");
+    assert!(
+        page.contains("Producer score") && page.contains("(#1)"),
+        "{page}"
+    );
     assert!(page.contains("reputation") || page.contains("market."));
     let (status, page) = get(state, "/participants", None).await;
     assert_eq!(status, StatusCode::OK);
@@ -271,7 +277,10 @@ async fn the_explorer_shows_the_story_and_keeps_private_channels_private() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    assert!(page.contains("certify.record_production") || page.contains("market."), "{page}");
+    assert!(
+        page.contains("certify.record_production") || page.contains("market."),
+        "{page}"
+    );
     let (status, page) = get(
         state,
         &format!("/blocks/public/{}", p.production.stamp.height),
@@ -369,7 +378,10 @@ async fn a_revoked_certificate_is_shown_plainly() {
     }
     let (status, page) = get(&w.state, &format!("/verify/{}", w.outcome.serial), None).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(page.contains("REVOKED: layer delamination found on audit"), "{page}");
+    assert!(
+        page.contains("REVOKED: layer delamination found on audit"),
+        "{page}"
+    );
     assert!(page.contains("with warnings"));
     assert!(page.contains("data-tone=\"bad\""));
 }

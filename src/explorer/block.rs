@@ -78,7 +78,10 @@ pub async fn channel(
             p { a href={"/channels/" (layout::seg(&ch)) "?before=" (oldest)} { "Older blocks" } }
         }
     };
-    Ok(html_response(StatusCode::OK, page(&format!("Channel {ch}"), body)))
+    Ok(html_response(
+        StatusCode::OK,
+        page(&format!("Channel {ch}"), body),
+    ))
 }
 
 fn block_body(ch: &str, b: &Block, head: u64) -> Markup {

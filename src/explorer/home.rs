@@ -2,9 +2,7 @@
 //! member session form.
 
 use super::layout::{self, block_link, page, short};
-use super::{
-    ExplorerState, PageError, PageResult, html_response, read, session, visible_channels,
-};
+use super::{ExplorerState, PageError, PageResult, html_response, read, session, visible_channels};
 use crate::embedded::now_ms;
 use crate::node::auth;
 use crate::node::channel::ChannelShared;
@@ -84,11 +82,9 @@ fn channel_card(ch: &ChannelShared) -> Result<Markup, PageError> {
     let config = read(ch)?.config().cloned();
     let status = ch.status.lock().map(|s| s.clone()).unwrap_or_default();
     let failure = ch.failure();
-    let private = auth::requires_auth(&ch.id);
+    let private = config.as_ref().is_none_or(|c| auth::requires_auth(c));
     let id = &ch.id;
-    let consenters = config
-        .as_ref()
-        .map_or(0, |c| c.consensus.consenters.len());
+    let consenters = config.as_ref().map_or(0, |c| c.consensus.consenters.len());
     let leader_name = status.leader.and_then(|l| {
         let index = usize::try_from(l).ok()?.checked_sub(1)?;
         config
@@ -134,7 +130,7 @@ fn channel_card(ch: &ChannelShared) -> Result<Markup, PageError> {
                 }
             }
             h3 { "Latest blocks "
-                @if id == auth::PUBLIC_CHANNEL { span #live .badge.muted { "static" } }
+                @if id == crate::embedded::PUBLIC_CHANNEL { span #live .badge.muted { "static" } }
             }
             div.scroll {
                 table {
@@ -207,9 +203,13 @@ pub async fn session_start(Form(form): Form<SessionForm>) -> PageResult {
         .split('.')
         .nth(2)
         .and_then(|e| e.parse::<u64>().ok())
-        .ok_or_else(|| PageError::bad_request("That is not a session token (v1.<cert>.<expires>.<sig>)."))?;
+        .ok_or_else(|| {
+            PageError::bad_request("That is not a session token (v1.<cert>.<expires>.<sig>).")
+        })?;
     if token.len() > session::TOKEN_BYTES_MAX
-        || !token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.')
+        || !token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.')
     {
         return Err(PageError::bad_request("That is not a session token."));
     }

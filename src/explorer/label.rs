@@ -95,7 +95,11 @@ fn draw_text(img: &mut image::GrayImage, text: &str, y0: u32) {
     let x0 = img.width().saturating_sub(width) / 2;
     for (n, ch) in text.chars().enumerate() {
         // The font covers ASCII; anything else prints as '?'.
-        let code = if ch.is_ascii() { ch as usize } else { '?' as usize };
+        let code = if ch.is_ascii() {
+            ch as usize
+        } else {
+            '?' as usize
+        };
         let glyph = font8x8::legacy::BASIC_LEGACY
             .get(code)
             .copied()
@@ -173,19 +177,30 @@ pub async fn label(
     let ch = public(&state)?;
     let p = {
         let ledger = read(&ch)?;
-        apps::provenance(&ledger, &apps::anonymous(), serial).ok().flatten()
+        apps::provenance(&ledger, &apps::anonymous(), serial)
+            .ok()
+            .flatten()
     };
     let p = p.ok_or_else(|| {
         PageError::not_found(format!("No object {serial:?} is recorded on this ledger."))
     })?;
     let url = super::verify::url_from_request(&headers, serial);
-    let name = p.model.as_ref().map_or("(unregistered model)", |m| m.name.as_str());
+    let name = p
+        .model
+        .as_ref()
+        .map_or("(unregistered model)", |m| m.name.as_str());
     let response = if png {
-        let bytes = label_png(&url, serial, name).map_err(|e| PageError::internal(e.to_string()))?;
+        let bytes =
+            label_png(&url, serial, name).map_err(|e| PageError::internal(e.to_string()))?;
         (StatusCode::OK, [(header::CONTENT_TYPE, "image/png")], bytes).into_response()
     } else {
         let svg = label_svg(&url, serial, name).map_err(|e| PageError::internal(e.to_string()))?;
-        (StatusCode::OK, [(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response()
+        (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "image/svg+xml")],
+            svg,
+        )
+            .into_response()
     };
     Ok(response)
 }

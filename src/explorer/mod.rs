@@ -6,8 +6,8 @@
 //! docs/EXPLORER.md.
 //!
 //! Pages read the node's ledgers directly (the same typed reads as the CLI,
-//! [`crate::apps`]). The public channel is open to anyone; a private
-//! channel's pages need a member's signed session ([`session`]) and are
+//! [`crate::apps`]). A channel whose config lets anyone read is open to
+//! anyone; a members-only channel's pages need a member's signed session ([`session`]) and are
 //! otherwise answered exactly like a channel the node does not host.
 
 pub mod block;
@@ -171,14 +171,14 @@ pub fn readable(
         .get(ch)
         .cloned()
         .ok_or_else(|| unknown_channel(ch))?;
-    if !auth::requires_auth(ch) {
-        return Ok((shared, None));
-    }
-    let token = session_token(headers).ok_or_else(|| unknown_channel(ch))?;
     let config = read(&shared)?
         .config()
         .cloned()
         .ok_or_else(|| PageError::internal("the ledger has no genesis"))?;
+    if !auth::requires_auth(&config) {
+        return Ok((shared, None));
+    }
+    let token = session_token(headers).ok_or_else(|| unknown_channel(ch))?;
     match session::verify_token(&token, &config, now_ms()) {
         Ok(who) => Ok((shared, Some(who))),
         Err(_) => Err(unknown_channel(ch)),
@@ -206,7 +206,7 @@ pub fn read(ch: &ChannelShared) -> Result<RwLockReadGuard<'_, Ledger<DynStore>>,
 pub fn public(state: &NodeState) -> Result<Arc<ChannelShared>, PageError> {
     state
         .channels
-        .get(auth::PUBLIC_CHANNEL)
+        .get(crate::embedded::PUBLIC_CHANNEL)
         .cloned()
         .ok_or_else(|| PageError::not_found("This node does not host the public channel."))
 }

@@ -11,7 +11,7 @@
 use super::layout::{self, page, participant_link, short};
 use super::{ExplorerState, PageError, PageResult, html_response, public, read};
 use crate::apps;
-use crate::node::auth::PUBLIC_CHANNEL;
+use crate::embedded::PUBLIC_CHANNEL;
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -144,7 +144,10 @@ pub async fn models(
         @if let Some(a) = answer { (a) }
         script { (PreEscaped(DROP_JS)) }
     };
-    Ok(html_response(StatusCode::OK, page("Authenticate a model", body)))
+    Ok(html_response(
+        StatusCode::OK,
+        page("Authenticate a model", body),
+    ))
 }
 
 /// `POST /models/hash`: the blake3 hash of the request body, streamed and

@@ -5,7 +5,7 @@
 use super::layout::{self, page, participant_link};
 use super::{ExplorerState, PageError, PageResult, html_response, public, read};
 use crate::apps;
-use crate::node::auth::PUBLIC_CHANNEL;
+use crate::embedded::PUBLIC_CHANNEL;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use maud::{Markup, html};
@@ -52,7 +52,10 @@ pub async fn rankings(State(state): State<ExplorerState>) -> PageResult {
 }
 
 fn position(entries: &[RankEntry], account: &str) -> Option<usize> {
-    entries.iter().position(|e| e.account == account).map(|i| i + 1)
+    entries
+        .iter()
+        .position(|e| e.account == account)
+        .map(|i| i + 1)
 }
 
 struct HistoryRow {
@@ -78,7 +81,12 @@ fn history(
             .txs
             .get(index)
             .and_then(|b| decode_tx(b, usize::MAX).ok())
-            .map(|t| (tx_id(&t), format!("{}.{}", t.value().contract, t.value().method)));
+            .map(|t| {
+                (
+                    tx_id(&t),
+                    format!("{}.{}", t.value().contract, t.value().method),
+                )
+            });
         let scores = block.results.get(index).and_then(|r| {
             r.events
                 .iter()

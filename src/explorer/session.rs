@@ -76,7 +76,9 @@ pub fn verify_token(
         parts.next(),
         parts.next(),
     ) else {
-        return Err(SessionError::Malformed("expected v1.<cert>.<expires>.<sig>"));
+        return Err(SessionError::Malformed(
+            "expected v1.<cert>.<expires>.<sig>",
+        ));
     };
     let expires_ms: u64 = expires
         .parse()

@@ -59,5 +59,8 @@ pub async fn tx(
             }
         }
     };
-    Ok(html_response(StatusCode::OK, page("Transaction", page_body)))
+    Ok(html_response(
+        StatusCode::OK,
+        page("Transaction", page_body),
+    ))
 }

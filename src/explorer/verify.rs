@@ -8,7 +8,7 @@ use super::layout::{self, page, participant_link, seg, short};
 use super::svg::{Step, Tone, timeline};
 use super::{ExplorerState, PageError, PageResult, html_response, public, read};
 use crate::apps;
-use crate::node::auth::PUBLIC_CHANNEL;
+use crate::embedded::PUBLIC_CHANNEL;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect};
@@ -79,7 +79,10 @@ fn order_steps(p: &Provenance) -> Vec<Step> {
         Some(o) => {
             let mut lines = vec![
                 format!("order #{} by customer {}", o.order_id, o.customer),
-                format!("{} unit(s) in {}, region {}", o.quantity, o.material, o.region),
+                format!(
+                    "{} unit(s) in {}, region {}",
+                    o.quantity, o.material, o.region
+                ),
             ];
             if let Some(a) = &o.acceptance {
                 lines.push(format!(
@@ -123,8 +126,16 @@ fn production_step(p: &Provenance) -> Step {
     let mut lines = vec![
         format!("producer {}", r.producer),
         format!("machine {}", r.machine),
-        format!("material {}, material batch {}", r.material, r.material_batch),
-        format!("order #{} batch {}, {} serial(s)", r.order_id, r.batch, r.serials.len()),
+        format!(
+            "material {}, material batch {}",
+            r.material, r.material_batch
+        ),
+        format!(
+            "order #{} batch {}, {} serial(s)",
+            r.order_id,
+            r.batch,
+            r.serials.len()
+        ),
     ];
     for param in &r.parameters {
         lines.push(format!("{} = {}", param.name, param.value));
@@ -151,7 +162,10 @@ pub fn certificate_standing(c: &CertificateView) -> (String, Tone) {
             (format!("{outcome}, REVOKED: {why}"), Tone::Bad)
         }
         CertificateStatus::Expired => (
-            format!("{outcome}, EXPIRED since {}", layout::time(oc.valid_until_ms)),
+            format!(
+                "{outcome}, EXPIRED since {}",
+                layout::time(oc.valid_until_ms)
+            ),
             Tone::Bad,
         ),
         CertificateStatus::NotYetValid => (
@@ -352,16 +366,15 @@ pub fn body(p: &Provenance) -> Markup {
 pub async fn search(Query(q): Query<HashMap<String, String>>) -> PageResult {
     let serial = q.get("serial").map_or("", |s| s.trim());
     if serial.is_empty() {
-        return Err(PageError::bad_request("Type the serial printed on the object."));
+        return Err(PageError::bad_request(
+            "Type the serial printed on the object.",
+        ));
     }
     Ok(Redirect::to(&format!("/verify/{}", seg(serial))).into_response())
 }
 
 /// `GET /verify/{serial}`.
-pub async fn verify(
-    State(state): State<ExplorerState>,
-    Path(serial): Path<String>,
-) -> PageResult {
+pub async fn verify(State(state): State<ExplorerState>, Path(serial): Path<String>) -> PageResult {
     let ch = public(&state)?;
     let p = {
         let ledger = read(&ch)?;
