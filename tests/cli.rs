@@ -95,6 +95,39 @@ fn the_demo_tells_the_story_and_the_ledger_can_be_read_back() {
     let unknown = fails(d, &["verify", "NO-SUCH-SERIAL"]);
     assert!(unknown.contains("unknown"), "{unknown}");
 
+    // A printable label whose QR code decodes to the verification URL.
+    let label = ok(
+        d,
+        &[
+            "label",
+            "PVT-0-0001",
+            "--out",
+            "label.png",
+            "--base-url",
+            "https://lab.example/",
+        ],
+    );
+    assert!(label.contains("Wall bracket (run 0)"), "{label}");
+    let img = image::open(d.join("label.png")).unwrap().to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(
+        img.width() as usize,
+        img.height() as usize,
+        |x, y| img.get_pixel(x as u32, y as u32).0[0],
+    );
+    let grids = prepared.detect_grids();
+    assert_eq!(grids.len(), 1);
+    assert_eq!(
+        grids[0].decode().unwrap().1,
+        "https://lab.example/verify/PVT-0-0001"
+    );
+    ok(d, &["label", "PVT-0-0001", "--out", "label.svg"]);
+    let svg = std::fs::read_to_string(d.join("label.svg")).unwrap();
+    assert!(svg.contains("PVT-0-0001") && svg.contains("Wall bracket (run 0)"));
+    let gif = fails(d, &["label", "PVT-0-0001", "--out", "label.gif"]);
+    assert!(gif.contains(".png or .svg"), "{gif}");
+    let nope = fails(d, &["label", "NO-SUCH-SERIAL", "--out", "x.png"]);
+    assert!(nope.contains("unknown"), "{nope}");
+
     // Model authentication.
     std::fs::write(d.join("gear.stl"), b"solid gear\nendsolid gear\n").unwrap();
     let before = ok(d, &["model", "verify", "gear.stl"]);
