@@ -42,6 +42,11 @@ enum ProposalPlan {
     Invalid(Box<Message>),
 }
 
+/// Builds a payload the validity rule refuses, in place of `block`'s, as a
+/// child of `parent` (the parent block's payload).
+pub type InvalidPayload<'a> =
+    dyn Fn(&Block, Option<&[u8]>, &mut SplitMix64) -> Vec<u8> + 'a;
+
 /// Payloads kept to build a second, valid proposal when equivocating.
 const MAX_STASHED_PAYLOADS: usize = 16;
 
@@ -82,12 +87,13 @@ impl Byzantine {
     }
 
     /// Rewrites one batch of outgoing messages. `invalid_payload` builds a
-    /// payload the validity rule refuses.
+    /// payload the validity rule refuses in place of the honest block's,
+    /// given the parent block's payload (`None` for genesis or a filler).
     pub fn corrupt(
         &mut self,
         node: &Simplex,
         envelopes: Vec<Envelope<Message>>,
-        invalid_payload: &dyn Fn(&mut SplitMix64) -> Vec<u8>,
+        invalid_payload: &InvalidPayload<'_>,
     ) -> Vec<Envelope<WireMessage>> {
         let mut out = Vec::with_capacity(envelopes.len());
         for Envelope { to, msg } in envelopes {
@@ -100,7 +106,11 @@ impl Byzantine {
             }
             match &msg {
                 Message::Propose { block, .. } => {
-                    let plan = self.plan_for(block, invalid_payload);
+                    let parent = node
+                        .block(&block.parent)
+                        .filter(|p| p.height > 0 && !p.payload.is_empty())
+                        .map(|p| p.payload.clone());
+                    let plan = self.plan_for(block, parent.as_deref(), invalid_payload);
                     let sent = match plan {
                         ProposalPlan::Honest => msg,
                         // Two bits per peer: the real proposal, the other
@@ -182,7 +192,8 @@ impl Byzantine {
     fn plan_for(
         &mut self,
         block: &Block,
-        invalid_payload: &dyn Fn(&mut SplitMix64) -> Vec<u8>,
+        parent: Option<&[u8]>,
+        invalid_payload: &InvalidPayload<'_>,
     ) -> ProposalPlan {
         if let Some((view, plan)) = &self.plan
             && *view == block.view
@@ -206,7 +217,7 @@ impl Byzantine {
                 }
             }
             1 => {
-                let payload = invalid_payload(&mut self.rng);
+                let payload = invalid_payload(block, parent, &mut self.rng);
                 ProposalPlan::Invalid(Box::new(self.resign(block, payload)))
             }
             _ => ProposalPlan::Honest,

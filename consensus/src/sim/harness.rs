@@ -76,7 +76,7 @@ pub fn run_seed<P: SimProtocol>(seed: u64, nodes: usize, cfg: &SimConfig) -> Sim
             slow_node_extra_delay_ticks: cfg.slow_node_extra_delay_ticks,
         },
         rng,
-        checker: Checker::default(),
+        checker: Checker::new(cfg.payload_rules.clone(), P::validity_checks_parent()),
         trace: Trace::new(cfg.trace_events),
         report: SimReport {
             seed,
@@ -361,9 +361,8 @@ impl<P: SimProtocol> Simulation<'_, P> {
             if let Some(pos) = target {
                 let seq = self.next_payload_seq;
                 self.next_payload_seq += 1;
-                let mut payload = format!("payload:{}:{seq}:", self.seed).into_bytes();
-                let padding = self.rng.below(64) as usize;
-                payload.extend(std::iter::repeat_n(b'x', padding));
+                let id = self.nodes[pos].id;
+                let payload = self.cfg.payload_rules.make(id, seq, &mut self.rng);
                 self.propose(pos, seq, payload);
             }
         }
@@ -418,7 +417,7 @@ impl<P: SimProtocol> Simulation<'_, P> {
         if self.probe_index.is_none() && since_heal.is_multiple_of(PROBE_RETRY_TICKS) {
             let seq = self.next_payload_seq;
             self.next_payload_seq += 1;
-            let payload = format!("probe:{}:{seq}", self.seed).into_bytes();
+            let payload = self.cfg.payload_rules.make(id, seq, &mut self.rng);
             self.probes.push(payload.clone());
             self.propose(pos, seq, payload);
         }
@@ -448,6 +447,12 @@ impl<P: SimProtocol> Simulation<'_, P> {
                 _ => break,
             };
             self.handle_output(pos, output);
+            if let Some(detail) = self.nodes[pos].node.as_mut().and_then(P::take_violation) {
+                let id = self.nodes[pos].id;
+                self.checker
+                    .violate(self.now, ViolationKind::Quorum, Some(id), detail);
+                return;
+            }
         }
         let node = &self.nodes[pos];
         if let Some(epoch) = node.node.as_ref().and_then(|n| n.leadership())

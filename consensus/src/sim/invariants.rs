@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
+use crate::sim::payload::SharedRules;
 use crate::{CommitKind, Committed, NodeId, SnapshotToApply};
 
 /// Which property a violation breaks.
@@ -12,7 +13,8 @@ use crate::{CommitKind, Committed, NodeId, SnapshotToApply};
 pub enum ViolationKind {
     /// Two nodes committed different items at the same index.
     Agreement,
-    /// A committed application payload was never proposed.
+    /// A committed application payload was never proposed, or fails the
+    /// validity rule.
     Validity,
     /// A node lost or changed committed items across a crash.
     Durability,
@@ -25,6 +27,8 @@ pub enum ViolationKind {
     /// A node refused an input from a correct peer or produced undecodable
     /// bytes (a protocol bug surfaced by the node itself).
     Protocol,
+    /// A node acted on a certificate without 2f + 1 distinct valid signers.
+    Quorum,
 }
 
 /// One broken invariant.
@@ -63,6 +67,9 @@ pub struct AppState {
     pub applied_index: u64,
     /// Chain hash after `applied_index`.
     pub chain: Digest,
+    /// Payload of the item at `applied_index` (the parent of the next one,
+    /// for rules that judge a payload against its parent).
+    pub last_payload: Vec<u8>,
 }
 
 impl AppState {
@@ -80,6 +87,7 @@ impl AppState {
         (data.len() == 40).then_some(AppState {
             applied_index: index,
             chain,
+            last_payload: Vec::new(),
         })
     }
 }
@@ -99,17 +107,34 @@ fn chain_digest(previous: &Digest, entry: &Digest) -> Digest {
 }
 
 /// Cluster-wide ground truth built from every node's applications.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Checker {
     /// Index -> (entry digest, chain digest), from the first node to apply it.
     committed: Vec<Option<(Digest, Digest)>>,
     proposed: HashSet<Vec<u8>>,
     leaders: BTreeMap<u64, NodeId>,
+    /// The validity rule committed payloads are re-checked with.
+    rules: SharedRules,
+    /// Whether a payload is judged as a child of the previous item.
+    check_parent: bool,
     /// Violations found so far.
     pub violations: Vec<Violation>,
 }
 
 impl Checker {
+    /// A checker re-checking committed payloads with `rules`; with
+    /// `check_parent`, each against the item committed before it.
+    pub fn new(rules: SharedRules, check_parent: bool) -> Self {
+        Self {
+            committed: Vec::new(),
+            proposed: HashSet::new(),
+            leaders: BTreeMap::new(),
+            rules,
+            check_parent,
+            violations: Vec::new(),
+        }
+    }
+
     /// Records a payload handed to `propose` (accepted or not).
     pub fn record_proposal(&mut self, payload: Vec<u8>) {
         self.proposed.insert(payload);
@@ -235,9 +260,25 @@ impl Checker {
                     self.violate(tick, ViolationKind::Agreement, Some(node), detail);
                 }
             }
-            None => self.committed[position] = Some((digest, chain)),
+            None => {
+                // Agreement makes every later copy of this index identical
+                // (same chain, so same parent): one re-check per index.
+                if item.kind == CommitKind::Application {
+                    let parent = (self.check_parent && !app.last_payload.is_empty())
+                        .then_some(app.last_payload.as_slice());
+                    if let Err(reason) = self.rules.check(parent, &item.payload) {
+                        let detail = format!(
+                            "index {} carries a payload the validity rule refuses: {reason}",
+                            item.index
+                        );
+                        self.violate(tick, ViolationKind::Validity, Some(node), detail);
+                    }
+                }
+                self.committed[position] = Some((digest, chain));
+            }
         }
         app.applied_index = item.index;
         app.chain = chain;
+        app.last_payload.clone_from(&item.payload);
     }
 }

@@ -11,12 +11,15 @@
 //! every node restarted: Liveness within `liveness_ticks`.
 //!
 //! The harness ([`harness`]) is generic over [`SimProtocol`]; Raft plugs in
-//! through [`raft_adapter`].
+//! through [`raft_adapter`], Simplex through [`simplex_adapter`]. Payloads
+//! and their validity rule are pluggable ([`PayloadRules`]): the root crate
+//! runs the ledger's real proposal check over real signed transactions.
 
 pub mod byzantine;
 pub mod harness;
 pub mod invariants;
 pub mod network;
+pub mod payload;
 pub mod protocol;
 pub mod raft_adapter;
 pub mod rng;
@@ -27,6 +30,7 @@ use std::fmt;
 
 pub use harness::run_seed;
 pub use invariants::{Violation, ViolationKind};
+pub use payload::{ChecksumRules, PayloadRules, SharedRules};
 pub use protocol::SimProtocol;
 pub use simplex_adapter::{BftOptions, run_bft_seed, run_bft_seed_with};
 
@@ -78,6 +82,10 @@ pub struct SimConfig {
     pub election_timeout_ticks: u64,
     /// Protocol heartbeat period.
     pub heartbeat_interval_ticks: u64,
+    /// What clients propose and the validity rule replicas and the
+    /// Validity invariant apply ([`ChecksumRules`] unless a ledger is
+    /// plugged in).
+    pub payload_rules: SharedRules,
     /// Deliberate Raft bug to check that the simulator catches it.
     #[cfg(feature = "mutations")]
     pub mutation: Option<crate::raft::Mutation>,
@@ -106,6 +114,7 @@ impl SimConfig {
             pre_vote: true,
             election_timeout_ticks: 10,
             heartbeat_interval_ticks: 2,
+            payload_rules: std::sync::Arc::new(ChecksumRules),
             #[cfg(feature = "mutations")]
             mutation: None,
         }

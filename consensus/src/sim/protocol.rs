@@ -66,6 +66,19 @@ pub trait SimProtocol: Consensus + Sized {
     /// random administrative action. Returns a description for the trace.
     fn chaos_admin(&mut self, rng: &mut SplitMix64, cluster: &[NodeId]) -> Option<String>;
 
+    /// Whether the Validity re-check at commit judges a payload as a child
+    /// of the item committed just before it (Simplex: the parent block;
+    /// Raft orders entries without a validity rule, so `false`).
+    fn validity_checks_parent() -> bool {
+        false
+    }
+
+    /// A safety rule the node broke in its last output (checked by the
+    /// adapter, e.g. acting on a certificate without a quorum), taken once.
+    fn take_violation(&mut self) -> Option<String> {
+        None
+    }
+
     /// Called on the leader after the network heals, every tick, to undo
     /// administrative chaos (e.g. add removed voters back).
     fn heal_admin(&mut self, cluster: &[NodeId]) -> Option<String>;

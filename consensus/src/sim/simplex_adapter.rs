@@ -13,15 +13,17 @@
 //!
 //! Any breach surfaces as a `Protocol` violation naming the rule.
 //!
-//! Payload validity: the wrapper appends an 8-byte checksum to every
-//! payload the harness proposes, the validator accepts only payloads with a
-//! correct checksum (or empty filler blocks), and committed payloads are
-//! unwrapped before the harness sees them. A Byzantine leader's invalid
-//! payload therefore fails validation; if one were ever committed it would
-//! reach the harness as bytes nobody proposed (a Validity violation).
+//! - every certificate a node acts on (assembles or accepts, and so
+//!   persists) carries 2f + 1 distinct participants' valid signatures
+//!   (a `Quorum` violation otherwise).
+//!
+//! Payload validity is [`SimConfig::payload_rules`]: replicas vote only for
+//! payloads the rule accepts (as a child of the parent block), Byzantine
+//! leaders propose payloads it refuses, and the harness re-checks every
+//! committed payload against its parent with the same rule.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::rc::Rc;
 
 use ed25519_dalek::SigningKey;
@@ -30,16 +32,15 @@ use crate::sim::byzantine::{Byzantine, WireMessage};
 use crate::sim::protocol::{MessageInfo, SimProtocol};
 use crate::sim::rng::SplitMix64;
 use crate::sim::{SimConfig, SimReport, run_seed};
+use crate::sim::payload::SharedRules;
 use crate::simplex::{
-    self, DurableState, Message, Persist, Simplex, SimplexConfig, Validator, decode_message,
-    encode_message,
+    self, Block, Certificate, DurableState, Message, Persist, Simplex, SimplexConfig, Validator,
+    decode_message, encode_message,
 };
 use crate::{Consensus, Envelope, NodeId, Output};
 
 /// Signature namespace of the simulated channel.
 const SIM_NAMESPACE: &[u8] = b"productivist-sim";
-/// Bytes of the checksum appended to simulated payloads.
-const CHECKSUM_BYTES: usize = 8;
 /// First byte of a garbage packet on the simulated wire: no Simplex message
 /// starts with it (borsh enum tags are small), so the two never mix up.
 const GARBAGE_TAG: u8 = 0xFF;
@@ -64,6 +65,9 @@ pub struct BftOptions {
 #[derive(Clone, Debug)]
 struct RunParams {
     byzantine: Rc<BTreeSet<NodeId>>,
+    /// Certificates whose signatures were already verified in this run
+    /// (keyed by their encoding's hash), shared by the run's nodes.
+    verified_certificates: Rc<RefCell<HashSet<[u8; 32]>>>,
     skip_accountability_check: bool,
     #[cfg(feature = "mutations")]
     mutation: Option<simplex::Mutation>,
@@ -86,6 +90,7 @@ fn run_params() -> RunParams {
     RUN.with(|run| run.borrow().clone())
         .unwrap_or_else(|| RunParams {
             byzantine: Rc::new(BTreeSet::new()),
+            verified_certificates: Rc::default(),
             skip_accountability_check: false,
             #[cfg(feature = "mutations")]
             mutation: None,
@@ -121,6 +126,7 @@ pub fn run_bft_seed_with(
     RUN.with(|run| {
         *run.borrow_mut() = Some(RunParams {
             byzantine: Rc::new(byzantine),
+            verified_certificates: Rc::default(),
             skip_accountability_check: options.skip_accountability_check,
             #[cfg(feature = "mutations")]
             mutation: options.mutation,
@@ -151,52 +157,8 @@ pub fn sim_signing_key(id: NodeId) -> SigningKey {
     ))
 }
 
-/// Appends the simulation checksum (what the validity rule checks).
-pub fn wrap_payload(payload: &[u8]) -> Vec<u8> {
-    let mut out = payload.to_vec();
-    out.extend_from_slice(&checksum(payload));
-    out
-}
-
-/// Strips a valid checksum; returns the bytes unchanged if it is invalid.
-pub fn unwrap_payload(wrapped: &[u8]) -> Vec<u8> {
-    if payload_is_valid(wrapped) && !wrapped.is_empty() {
-        return wrapped[..wrapped.len() - CHECKSUM_BYTES].to_vec();
-    }
-    wrapped.to_vec()
-}
-
-/// The simulation's validity rule: empty (a filler block) or carrying a
-/// correct checksum.
-pub fn payload_is_valid(payload: &[u8]) -> bool {
-    if payload.is_empty() {
-        return true;
-    }
-    let Some(split) = payload.len().checked_sub(CHECKSUM_BYTES) else {
-        return false;
-    };
-    let (data, sum) = payload.split_at(split);
-    split > 0 && sum == checksum(data)
-}
-
-fn checksum(data: &[u8]) -> [u8; CHECKSUM_BYTES] {
-    let hash = blake3::derive_key("productivist sim payload checksum v1", data);
-    let mut out = [0u8; CHECKSUM_BYTES];
-    out.copy_from_slice(&hash[..CHECKSUM_BYTES]);
-    out
-}
-
-/// A payload failing the validity rule (a Byzantine leader's).
-fn invalid_payload(rng: &mut SplitMix64) -> Vec<u8> {
-    let mut out = format!("invalid:{}", rng.next_u64()).into_bytes();
-    let mut sum = checksum(&out);
-    sum[0] ^= 1;
-    out.extend_from_slice(&sum);
-    out
-}
-
-fn sim_validator() -> Box<dyn Validator> {
-    Box::new(|_: Option<&[u8]>, payload: &[u8]| payload_is_valid(payload))
+fn sim_validator(rules: SharedRules) -> Box<dyn Validator> {
+    Box::new(move |parent: Option<&[u8]>, payload: &[u8]| rules.check(parent, payload).is_ok())
 }
 
 /// Protocol settings derived from the fault profile: the view timeout must
@@ -235,6 +197,50 @@ pub enum SimError {
     SafetyFault(String),
 }
 
+/// Checks that `cert` carries 2f + 1 distinct participants of `node` with
+/// valid signatures. `verified` memoizes certificates already checked.
+pub fn check_certificate(
+    node: &Simplex,
+    cert: &Certificate,
+    verified: &RefCell<HashSet<[u8; 32]>>,
+) -> Result<(), String> {
+    let participants = node.participants();
+    let quorum = participants.quorum();
+    let mut signers = BTreeSet::new();
+    for (signer, _) in &cert.signatures {
+        if !participants.contains(*signer) {
+            return Err(format!("signer {signer} is not a participant"));
+        }
+        if !signers.insert(*signer) {
+            return Err(format!("signer {signer} counted twice"));
+        }
+    }
+    if signers.len() < quorum {
+        return Err(format!(
+            "{:?} certificate of view {} has {} distinct signers, quorum is {quorum}",
+            cert.kind,
+            cert.view,
+            signers.len()
+        ));
+    }
+    let key = *blake3::hash(&borsh::to_vec(cert).unwrap_or_default()).as_bytes();
+    if verified.borrow().contains(&key) {
+        return Ok(());
+    }
+    for (signer, signature) in &cert.signatures {
+        participants
+            .verify_vote(&node.config().namespace, &cert.vote(*signer, *signature))
+            .map_err(|e| {
+                format!(
+                    "{:?} certificate of view {}: signature of {signer}: {e}",
+                    cert.kind, cert.view
+                )
+            })?;
+    }
+    verified.borrow_mut().insert(key);
+    Ok(())
+}
+
 /// One simulated Simplex node: the real state machine, plus lies if the
 /// node is Byzantine.
 #[derive(Debug)]
@@ -244,6 +250,10 @@ pub struct SimplexSim {
     liar: Option<Byzantine>,
     check_accountability: bool,
     flagged: bool,
+    rules: SharedRules,
+    verified_certificates: Rc<RefCell<HashSet<[u8; 32]>>>,
+    /// A quorum violation found in an output, until the harness takes it.
+    violation: Option<String>,
 }
 
 impl SimplexSim {
@@ -276,8 +286,9 @@ impl SimplexSim {
             .map(|peer| (*peer, sim_signing_key(*peer).verifying_key().to_bytes()))
             .collect();
         let key = sim_signing_key(id);
-        let inner = match Simplex::restart(scfg, key.clone(), &participants, sim_validator(), disk)
-        {
+        let rules = cfg.payload_rules.clone();
+        let validator = sim_validator(rules.clone());
+        let inner = match Simplex::restart(scfg, key.clone(), &participants, validator, disk) {
             Ok(node) => node,
             // The disk is written only by `persist` from the node's own
             // outputs: a refusal is a bug in the state machine.
@@ -293,6 +304,27 @@ impl SimplexSim {
             liar,
             check_accountability: !params.skip_accountability_check,
             flagged: false,
+            rules,
+            verified_certificates: params.verified_certificates,
+            violation: None,
+        }
+    }
+
+    /// Every certificate the node persists is one it acts on (moves views,
+    /// finalizes, forwards): each must carry a real quorum.
+    fn audit_certificates(&mut self, persist: &Persist) {
+        if self.violation.is_some() {
+            return;
+        }
+        let entry = persist
+            .vote_record
+            .as_ref()
+            .and_then(|r| r.certificate.as_ref());
+        for cert in persist.certificates.iter().chain(entry) {
+            if let Err(why) = check_certificate(&self.inner, cert, &self.verified_certificates) {
+                self.violation = Some(format!("acted on a bad certificate: {why}"));
+                return;
+            }
         }
     }
 
@@ -360,11 +392,10 @@ impl Consensus for SimplexSim {
     }
 
     fn propose(&mut self, payload: Vec<u8>) -> Result<(), SimError> {
-        let wrapped = wrap_payload(&payload);
         if let Some(liar) = self.liar.as_mut() {
-            liar.stash_payload(&wrapped);
+            liar.stash_payload(&payload);
         }
-        Ok(self.inner.propose(wrapped)?)
+        Ok(self.inner.propose(payload)?)
     }
 
     fn leader_hint(&self) -> Option<NodeId> {
@@ -380,13 +411,15 @@ impl Consensus for SimplexSim {
             persist,
             messages,
             snapshot,
-            mut committed,
+            committed,
         } = self.inner.poll_output();
-        for item in &mut committed {
-            item.payload = unwrap_payload(&item.payload);
-        }
+        self.audit_certificates(&persist);
+        let rules = &self.rules;
+        let invalid = |block: &Block, parent: Option<&[u8]>, rng: &mut SplitMix64| {
+            rules.make_invalid(self.inner.id(), parent, &block.payload, rng)
+        };
         let messages = match self.liar.as_mut() {
-            Some(liar) => liar.corrupt(&self.inner, messages, &invalid_payload),
+            Some(liar) => liar.corrupt(&self.inner, messages, &invalid),
             None => messages
                 .into_iter()
                 .map(|Envelope { to, msg }| Envelope {
@@ -471,6 +504,14 @@ impl SimProtocol for SimplexSim {
 
     fn leadership(&self) -> Option<u64> {
         self.inner.is_leader().then(|| self.inner.view())
+    }
+
+    fn validity_checks_parent() -> bool {
+        true
+    }
+
+    fn take_violation(&mut self) -> Option<String> {
+        self.violation.take()
     }
 
     fn after_apply(&mut self, _applied_index: u64, _snapshot_data: &[u8], _cfg: &SimConfig) {
