@@ -13,6 +13,7 @@ pub mod embedded;
 pub mod explorer;
 pub mod network;
 pub mod node;
+pub mod sim_ledger;
 pub mod story;
 pub mod workload;
 

@@ -307,3 +307,34 @@ fn wasm_contracts_deploy_run_upgrade_and_freeze_from_the_cli() {
         fails(d, &["contract", "deploy", "bad.wasm", "--name", "bad"]).contains("invalid wasm")
     );
 }
+
+#[test]
+fn sim_output_does_not_depend_on_the_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let sim = |threads: &str| {
+        let out = ok(
+            d,
+            &[
+                "sim",
+                "--protocol",
+                "bft",
+                "--nodes",
+                "4",
+                "--byzantine",
+                "1",
+                "--seeds",
+                "0..6",
+                "--threads",
+                threads,
+            ],
+        );
+        // The elapsed time ends the summary line; everything before it is
+        // the simulation's result.
+        out.rsplit_once(", ").map(|(r, _)| r.to_string()).unwrap_or(out)
+    };
+    let one = sim("1");
+    assert!(one.contains("6 seeds") && one.contains("0 violations"), "{one}");
+    assert!(one.contains("ledger payloads"), "{one}");
+    assert_eq!(one, sim("2"));
+}

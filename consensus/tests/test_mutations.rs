@@ -37,6 +37,10 @@ fn assert_caught(cfg: &SimConfig, nodes: usize, seeds: u64, expected: &[Violatio
     let replay = run_raft_seed(report.seed, nodes, cfg);
     assert_eq!(replay.violations, report.violations);
     assert_eq!(replay.trace, report.trace);
+    println!(
+        "{:?} on {nodes} nodes caught at seed {} as {:?}",
+        cfg.mutation, report.seed, report.violations[0].kind
+    );
 }
 
 #[test]

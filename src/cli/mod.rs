@@ -149,9 +149,15 @@ enum Command {
         /// Seeds: A..B (B exclusive) or one seed.
         #[arg(long, default_value = "0..100")]
         seeds: String,
-        /// Threads running seeds in parallel.
+        /// Threads running seeds in parallel (the output does not depend on
+        /// it: every seed is deterministic and reported in order).
         #[arg(long, default_value_t = 2)]
         threads: usize,
+        /// Payloads and validity rule: `ledger` (real signed transactions
+        /// and the ledger's proposal check) or `checksum` (opaque bytes
+        /// with a checksum, faster).
+        #[arg(long, default_value = "ledger")]
+        payloads: String,
     },
     /// Benchmarks.
     #[command(subcommand)]
@@ -476,7 +482,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             byzantine,
             seeds,
             threads,
-        } => sim::run(&protocol, nodes, byzantine, &seeds, threads),
+            payloads,
+        } => sim::run(&protocol, nodes, byzantine, &seeds, threads, &payloads),
         Command::Bench(BenchCommand::Validate {
             txs,
             threads,

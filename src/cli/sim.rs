@@ -1,7 +1,9 @@
 //! `productivist sim`: the seeded consensus simulator over a range of seeds.
 
 use super::CliError;
+use productivist::sim_ledger::LedgerRules;
 use productivist_consensus::sim::{SimConfig, SimReport, run_bft_seed, run_raft_seed};
+use productivist_engine::config::ConsensusKind;
 use rayon::prelude::*;
 
 /// Parses `A..B` (B exclusive) or a single seed `A`.
@@ -33,12 +35,30 @@ pub fn run(
     byzantine: usize,
     seeds: &str,
     threads: usize,
+    payloads: &str,
 ) -> Result<(), CliError> {
     let range = parse_seeds(seeds)?;
     if !(1..=16).contains(&nodes) {
         return Err(CliError(format!("--nodes must be 1 to 16, not {nodes}")));
     }
-    let cfg = SimConfig::all_faults();
+    let mut cfg = SimConfig::all_faults();
+    let kind = if protocol == "bft" {
+        ConsensusKind::Bft
+    } else {
+        ConsensusKind::Raft
+    };
+    match payloads {
+        "ledger" => {
+            cfg.payload_rules =
+                LedgerRules::shared(nodes, kind).map_err(|e| CliError(e.to_string()))?;
+        }
+        "checksum" => {}
+        other => {
+            return Err(CliError(format!(
+                "--payloads must be ledger or checksum, not {other:?}"
+            )));
+        }
+    }
     let runner: Box<dyn Fn(u64) -> SimReport + Sync> = match protocol {
         "raft" => {
             if byzantine > 0 {
@@ -85,7 +105,7 @@ pub fn run(
             if !r.is_ok() {
                 println!("{r}");
                 return Err(CliError(format!(
-                    "seed {} violated an invariant (replay: productivist sim --protocol {protocol} --nodes {nodes} --byzantine {byzantine} --seeds {})",
+                    "seed {} violated an invariant (replay: productivist sim --protocol {protocol} --nodes {nodes} --byzantine {byzantine} --payloads {payloads} --seeds {})",
                     r.seed, r.seed
                 )));
             }
@@ -93,7 +113,7 @@ pub fn run(
         start = end;
     }
     println!(
-        "{protocol}: {runs} seeds, {nodes} nodes, {byzantine} byzantine: 0 violations; {commits} commits, {:.1} messages per commit, {:.1} s",
+        "{protocol}: {runs} seeds, {nodes} nodes, {byzantine} byzantine, {payloads} payloads: 0 violations; {commits} commits, {:.1} messages per commit, {:.1} s",
         if commits == 0 {
             0.0
         } else {
