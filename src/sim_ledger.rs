@@ -309,8 +309,11 @@ impl LedgerRules {
         let mut signature = tx.signature().0;
         let at = rng.below(64) as usize;
         signature[at] ^= 1 << rng.below(8);
-        match Transaction::from_parts("transaction", tx.bytes().to_vec(), SignatureBytes(signature))
-        {
+        match Transaction::from_parts(
+            "transaction",
+            tx.bytes().to_vec(),
+            SignatureBytes(signature),
+        ) {
             Ok(forged) => encode_tx(&forged),
             Err(_) => tx_bytes.to_vec(),
         }
@@ -330,10 +333,12 @@ impl PayloadRules for LedgerRules {
     }
 
     fn check(&self, parent: Option<&[u8]>, payload: &[u8]) -> Result<(), String> {
-        self.check_proposal(parent, payload).map(|_| ()).map_err(|e| {
-            self.refusals[refusal_index(&e)].fetch_add(1, Ordering::Relaxed);
-            e.to_string()
-        })
+        self.check_proposal(parent, payload)
+            .map(|_| ())
+            .map_err(|e| {
+                self.refusals[refusal_index(&e)].fetch_add(1, Ordering::Relaxed);
+                e.to_string()
+            })
     }
 
     fn make_invalid(

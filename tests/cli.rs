@@ -331,10 +331,15 @@ fn sim_output_does_not_depend_on_the_thread_count() {
         );
         // The elapsed time ends the summary line; everything before it is
         // the simulation's result.
-        out.rsplit_once(", ").map(|(r, _)| r.to_string()).unwrap_or(out)
+        out.rsplit_once(", ")
+            .map(|(r, _)| r.to_string())
+            .unwrap_or(out)
     };
     let one = sim("1");
-    assert!(one.contains("6 seeds") && one.contains("0 violations"), "{one}");
+    assert!(
+        one.contains("6 seeds") && one.contains("0 violations"),
+        "{one}"
+    );
     assert!(one.contains("ledger payloads"), "{one}");
     assert_eq!(one, sim("2"));
 }

@@ -44,8 +44,7 @@ enum ProposalPlan {
 
 /// Builds a payload the validity rule refuses, in place of `block`'s, as a
 /// child of `parent` (the parent block's payload).
-pub type InvalidPayload<'a> =
-    dyn Fn(&Block, Option<&[u8]>, &mut SplitMix64) -> Vec<u8> + 'a;
+pub type InvalidPayload<'a> = dyn Fn(&Block, Option<&[u8]>, &mut SplitMix64) -> Vec<u8> + 'a;
 
 /// Payloads kept to build a second, valid proposal when equivocating.
 const MAX_STASHED_PAYLOADS: usize = 16;

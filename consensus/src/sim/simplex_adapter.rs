@@ -29,10 +29,10 @@ use std::rc::Rc;
 use ed25519_dalek::SigningKey;
 
 use crate::sim::byzantine::{Byzantine, WireMessage};
+use crate::sim::payload::SharedRules;
 use crate::sim::protocol::{MessageInfo, SimProtocol};
 use crate::sim::rng::SplitMix64;
 use crate::sim::{SimConfig, SimReport, run_seed};
-use crate::sim::payload::SharedRules;
 use crate::simplex::{
     self, Block, Certificate, DurableState, Message, Persist, Simplex, SimplexConfig, Validator,
     decode_message, encode_message,
@@ -53,6 +53,9 @@ pub struct BftOptions {
     /// Skip the accountability check (honest nodes never appear in
     /// evidence), to see which bugs the ledger-level invariants alone catch.
     pub skip_accountability_check: bool,
+    /// Skip the certificate audit (every certificate acted on has 2f + 1
+    /// distinct valid signers), for the same purpose.
+    pub skip_certificate_audit: bool,
     /// Deliberate Simplex bug to check that the simulator catches it.
     #[cfg(feature = "mutations")]
     pub mutation: Option<simplex::Mutation>,
@@ -69,6 +72,7 @@ struct RunParams {
     /// (keyed by their encoding's hash), shared by the run's nodes.
     verified_certificates: Rc<RefCell<HashSet<[u8; 32]>>>,
     skip_accountability_check: bool,
+    skip_certificate_audit: bool,
     #[cfg(feature = "mutations")]
     mutation: Option<simplex::Mutation>,
 }
@@ -92,6 +96,7 @@ fn run_params() -> RunParams {
             byzantine: Rc::new(BTreeSet::new()),
             verified_certificates: Rc::default(),
             skip_accountability_check: false,
+            skip_certificate_audit: false,
             #[cfg(feature = "mutations")]
             mutation: None,
         })
@@ -104,6 +109,7 @@ pub fn run_bft_seed(seed: u64, nodes: usize, byzantine: usize, cfg: &SimConfig) 
     let options = BftOptions {
         byzantine,
         skip_accountability_check: false,
+        skip_certificate_audit: false,
         #[cfg(feature = "mutations")]
         mutation: None,
     };
@@ -128,6 +134,7 @@ pub fn run_bft_seed_with(
             byzantine: Rc::new(byzantine),
             verified_certificates: Rc::default(),
             skip_accountability_check: options.skip_accountability_check,
+            skip_certificate_audit: options.skip_certificate_audit,
             #[cfg(feature = "mutations")]
             mutation: options.mutation,
         });
@@ -249,6 +256,7 @@ pub struct SimplexSim {
     byzantine_ids: Rc<BTreeSet<NodeId>>,
     liar: Option<Byzantine>,
     check_accountability: bool,
+    audit_certificates: bool,
     flagged: bool,
     rules: SharedRules,
     verified_certificates: Rc<RefCell<HashSet<[u8; 32]>>>,
@@ -303,6 +311,7 @@ impl SimplexSim {
             byzantine_ids: params.byzantine,
             liar,
             check_accountability: !params.skip_accountability_check,
+            audit_certificates: !params.skip_certificate_audit,
             flagged: false,
             rules,
             verified_certificates: params.verified_certificates,
@@ -313,7 +322,7 @@ impl SimplexSim {
     /// Every certificate the node persists is one it acts on (moves views,
     /// finalizes, forwards): each must carry a real quorum.
     fn audit_certificates(&mut self, persist: &Persist) {
-        if self.violation.is_some() {
+        if !self.audit_certificates || self.violation.is_some() {
             return;
         }
         let entry = persist
