@@ -31,7 +31,7 @@ fn first_caught(opts: &BftOptions, cfg: &SimConfig, seeds: u64) -> Option<SimRep
         .find(|r| !r.is_ok())
 }
 
-fn assert_caught(opts: &BftOptions, seeds: u64, expected: &[ViolationKind], detail: &str) -> u64 {
+fn assert_caught(opts: &BftOptions, seeds: u64, expected: &[ViolationKind], detail: &str) {
     let cfg = SimConfig::all_faults();
     let report = first_caught(opts, &cfg, seeds)
         .unwrap_or_else(|| panic!("{:?} not caught in {seeds} seeds", opts.mutation));
@@ -48,7 +48,10 @@ fn assert_caught(opts: &BftOptions, seeds: u64, expected: &[ViolationKind], deta
     let replay = run_bft_seed_with(report.seed, 4, opts, &cfg);
     assert_eq!(replay.violations, report.violations);
     assert_eq!(replay.trace, report.trace);
-    report.seed
+    println!(
+        "{:?} (ledger invariants only: {}) caught at seed {} as {:?}",
+        opts.mutation, opts.skip_accountability_check, report.seed, violation.kind
+    );
 }
 
 #[test]
@@ -67,8 +70,7 @@ fn test_bft_sim_catches_every_mutation() {
             _ => (&[ViolationKind::Protocol], "accountability"),
         };
         let seeds = 20;
-        let seed = assert_caught(&options(mutation, false), seeds, expected, detail);
-        println!("{mutation:?} caught at seed {seed}");
+        assert_caught(&options(mutation, false), seeds, expected, detail);
     }
 }
 
@@ -92,7 +94,6 @@ fn test_bft_sim_ledger_invariants_alone_catch_safety_bugs() {
         (Mutation::NotarizeTwice, 50),
         (Mutation::FinalizeWithoutQuorum, 200),
     ] {
-        let seed = assert_caught(&options(mutation, true), seeds, any, "");
-        println!("{mutation:?} caught by ledger invariants at seed {seed}");
+        assert_caught(&options(mutation, true), seeds, any, "");
     }
 }
