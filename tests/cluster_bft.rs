@@ -268,6 +268,34 @@ fn one_faulty_node(mode: &str) {
             }
             assert!(cluster.metric(i, "evidence_total") > 0);
         }
+        // The evidence is durable: with the liar gone, an honest node
+        // restarted still shows it.
+        cluster.kill9(liar);
+        cluster.kill9(0);
+        cluster.start(0);
+        cluster.wait_healthy(&[0], Duration::from_secs(20));
+        // Only its disk can tell it now: no liar is left to lie again.
+        let end = Instant::now() + Duration::from_secs(20);
+        loop {
+            let h = cluster.clients[0].health().expect("health");
+            let ev = h["channels"][0]["evidence"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if !ev.is_empty() {
+                assert!(
+                    ev.iter().all(|e| e["offender"] == liar as u64 + 1),
+                    "only the liar is accused: {ev:?}"
+                );
+                break;
+            }
+            assert!(
+                Instant::now() < end,
+                "evidence lost across a restart; {}",
+                cluster.log_tail(0)
+            );
+            std::thread::sleep(Duration::from_millis(POLL_MS));
+        }
     } else {
         for i in honest {
             assert_eq!(cluster.metric(i, "evidence_total"), 0, "node{i}");

@@ -23,8 +23,8 @@ use super::simplex_store::SimplexStore;
 use crate::embedded::now_ms;
 use ed25519_dalek::SigningKey;
 use productivist_consensus::simplex::{
-    self, Block, DurableState, Message, Persist, Simplex, SimplexConfig, Validator, decode_message,
-    encode_message,
+    self, Block, DurableState, Evidence, Message, Persist, Simplex, SimplexConfig, Validator,
+    decode_message, encode_message,
 };
 use productivist_consensus::{Consensus, Envelope, NodeId, Output};
 use productivist_engine::crypto::KeyPair;
@@ -141,6 +141,10 @@ impl Bft {
         let key = SigningKey::from_bytes(&key.secret());
         let durable = store.load().map_err(|e| e.to_string())?;
         let inner = Self::build(&cfg, &key, &participants, &shared, durable)?;
+        // Evidence found before a restart stays on record.
+        let stored = store.evidence().map_err(|e| e.to_string())?;
+        let skip = stored.len().saturating_sub(EVIDENCE_KEPT_MAX);
+        let evidence = stored.iter().skip(skip).map(summary).collect();
         Ok(Bft {
             inner,
             cfg,
@@ -150,7 +154,7 @@ impl Bft {
             store,
             fault,
             evidence_seen: 0,
-            evidence: Vec::new(),
+            evidence,
         })
     }
 
@@ -179,15 +183,17 @@ impl Bft {
         if all.len() <= self.evidence_seen {
             return;
         }
-        for ev in &all[self.evidence_seen..] {
-            let offense = ev
-                .offense()
-                .map_or_else(|| "unknown".to_string(), |o| format!("{o:?}"));
+        let new = &all[self.evidence_seen..];
+        if let Err(e) = self.store.record_evidence(new) {
+            tracing::error!(channel = %self.shared.id, "cannot store evidence: {e}");
+        }
+        for ev in new {
+            let s = summary(ev);
             tracing::warn!(
                 channel = %self.shared.id,
-                offender = ev.signer(),
-                view = ev.view(),
-                %offense,
+                offender = s.offender,
+                view = s.view,
+                offense = %s.offense,
                 "equivocation evidence recorded"
             );
             self.shared
@@ -197,11 +203,7 @@ impl Bft {
             if self.evidence.len() >= EVIDENCE_KEPT_MAX {
                 self.evidence.remove(0);
             }
-            self.evidence.push(EvidenceSummary {
-                offender: ev.signer(),
-                offense,
-                view: ev.view(),
-            });
+            self.evidence.push(s);
         }
         self.evidence_seen = all.len();
     }
@@ -268,6 +270,16 @@ impl Bft {
     /// one of them is honest.
     pub fn sync_quorum(&self) -> usize {
         self.inner.participants().max_faulty() + 1
+    }
+}
+
+fn summary(ev: &Evidence) -> EvidenceSummary {
+    EvidenceSummary {
+        offender: ev.signer(),
+        offense: ev
+            .offense()
+            .map_or_else(|| "unknown".to_string(), |o| format!("{o:?}")),
+        view: ev.view(),
     }
 }
 

@@ -469,6 +469,8 @@ impl<C: NodeConsensus, D: Durable<C::Persist>> Driver<C, D> {
     }
 
     fn run_inner(&mut self) -> Result<(), DriverError> {
+        // Status (e.g. stored evidence) is visible before the replay.
+        self.publish_status();
         // A restarted protocol re-delivers committed items first.
         self.flush()?;
         let mut next_tick = Instant::now() + self.tick;

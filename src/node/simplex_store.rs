@@ -10,8 +10,10 @@
 
 use super::storage::{Applied, StorageError};
 use borsh::{BorshDeserialize, BorshSerialize};
-use productivist_consensus::simplex::{Block, DurableState, Persist, View, VoteKind, VoteRecord};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use productivist_consensus::simplex::{
+    Block, DurableState, Evidence, Persist, View, Vote, VoteKind, VoteRecord,
+};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::path::Path;
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -21,6 +23,12 @@ const FINALIZED: TableDefinition<u64, &[u8]> = TableDefinition::new("finalized")
 const VOTED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("voted");
 /// Certificates by (view big-endian, kind tag).
 const CERTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("certificates");
+/// Equivocation evidence (both signed votes) by (view big-endian, offender
+/// big-endian, offense): the same offense found again is stored once.
+const EVIDENCE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("evidence");
+
+/// Evidence records kept on disk; past it the oldest views go first.
+pub const EVIDENCE_STORED_MAX: usize = 4096;
 
 const META_VOTE_RECORD: &str = "vote_record";
 const META_APPLIED: &str = "applied";
@@ -73,6 +81,7 @@ impl SimplexStore {
             tx.open_table(FINALIZED).map_err(backend)?;
             tx.open_table(VOTED).map_err(backend)?;
             tx.open_table(CERTS).map_err(backend)?;
+            tx.open_table(EVIDENCE).map_err(backend)?;
         }
         tx.commit().map_err(backend)?;
         Ok(SimplexStore { db })
@@ -242,6 +251,48 @@ impl SimplexStore {
         })
     }
 
+    /// Stores evidence durably (idempotent per view, offender and offense).
+    pub fn record_evidence(&self, evidence: &[Evidence]) -> Result<(), StorageError> {
+        if evidence.is_empty() {
+            return Ok(());
+        }
+        let tx = self.db.begin_write().map_err(backend)?;
+        {
+            let mut table = tx.open_table(EVIDENCE).map_err(backend)?;
+            for ev in evidence {
+                let offense = ev.offense().map_or(u8::MAX, |o| o as u8);
+                let mut suffix = ev.signer().to_be_bytes().to_vec();
+                suffix.push(offense);
+                let pair = (ev.first.clone(), ev.second.clone());
+                table
+                    .insert(
+                        view_key(ev.view(), &suffix).as_slice(),
+                        encode(&pair)?.as_slice(),
+                    )
+                    .map_err(backend)?;
+            }
+            let excess =
+                (table.len().map_err(backend)? as usize).saturating_sub(EVIDENCE_STORED_MAX);
+            for _ in 0..excess {
+                table.pop_first().map_err(backend)?;
+            }
+        }
+        tx.commit().map_err(backend)
+    }
+
+    /// The stored evidence, oldest view first.
+    pub fn evidence(&self) -> Result<Vec<Evidence>, StorageError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let table = tx.open_table(EVIDENCE).map_err(backend)?;
+        let mut out = Vec::new();
+        for row in table.iter().map_err(backend)? {
+            let (_, v) = row.map_err(backend)?;
+            let (first, second): (Vote, Vote) = decode("evidence", v.value())?;
+            out.push(Evidence { first, second });
+        }
+        Ok(out)
+    }
+
     /// The applied mark.
     pub fn applied(&self) -> Result<Applied, StorageError> {
         let tx = self.db.begin_read().map_err(backend)?;
@@ -362,9 +413,23 @@ mod tests {
                 height: 2,
             })
             .unwrap();
+        let vote = |digest: u8| Vote {
+            kind: VoteKind::Notarize,
+            view: 7,
+            digest: [digest; 32],
+            signer: 2,
+            signature: [digest; 64],
+        };
+        let ev = Evidence {
+            first: vote(1),
+            second: vote(2),
+        };
+        store.record_evidence(std::slice::from_ref(&ev)).unwrap();
+        store.record_evidence(std::slice::from_ref(&ev)).unwrap();
         drop(store);
         let store = SimplexStore::open(&path).unwrap();
         assert_eq!(sorted(store.load().unwrap()), sorted(reference));
         assert_eq!(store.applied().unwrap().height, 2);
+        assert_eq!(store.evidence().unwrap(), vec![ev], "stored once, kept");
     }
 }
