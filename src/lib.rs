@@ -11,6 +11,7 @@ pub mod channels;
 pub mod client;
 pub mod embedded;
 pub mod explorer;
+pub mod loadgen;
 pub mod network;
 pub mod node;
 pub mod sim_ledger;

@@ -3,6 +3,7 @@
 mod apps;
 mod bench;
 mod channel;
+mod bench_cluster;
 mod contract;
 mod demo;
 mod init;
@@ -397,6 +398,18 @@ enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         rounds: usize,
     },
+    /// Load a cluster of node processes over HTTP: committed tx/s and
+    /// commit latency, a CSV timeline and an SVG plot.
+    Cluster(bench_cluster::ClusterArgs),
+    /// One node's binary size, start time, memory and data growth.
+    Footprint {
+        /// Transfers of the load.
+        #[arg(long, default_value_t = 20_000)]
+        transfers: u64,
+        /// Offered rate of the load, tx/s.
+        #[arg(long, default_value_t = 4_000)]
+        rate: u64,
+    },
 }
 
 /// A command's failure: one line for a person.
@@ -489,6 +502,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             threads,
             rounds,
         }) => bench::validate(txs, threads, rounds),
+        Command::Bench(BenchCommand::Cluster(args)) => bench_cluster::cluster(args),
+        Command::Bench(BenchCommand::Footprint { transfers, rate }) => {
+            bench_cluster::footprint(transfers, rate)
+        }
         Command::Model(ModelCommand::Register {
             file,
             name,
