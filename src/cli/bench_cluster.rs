@@ -17,7 +17,11 @@ pub struct ClusterArgs {
     #[arg(long, default_value = "raft")]
     consensus: String,
     /// Open loop: transactions per second offered.
-    #[arg(long, conflicts_with = "closed_loop", required_unless_present = "closed_loop")]
+    #[arg(
+        long,
+        conflicts_with = "closed_loop",
+        required_unless_present = "closed_loop"
+    )]
     rate: Option<u64>,
     /// Closed loop: transactions kept in flight.
     #[arg(long)]
@@ -140,7 +144,9 @@ pub fn cluster(a: ClusterArgs) -> Result<(), CliError> {
             rec.baseline_tps,
             rec.dip_tps,
             rec.recovery_s
-                .map_or("not within the run".to_string(), |s| format!("{s} s after the kill"))
+                .map_or("not within the run".to_string(), |s| format!(
+                    "{s} s after the kill"
+                ))
         );
     }
     if let (Some(csv), Some(svg)) = (&r.csv, &r.svg) {
@@ -155,7 +161,11 @@ pub fn footprint(transfers: u64, rate: u64) -> Result<(), CliError> {
     eprintln!("one node, one channel; {transfers} transfers at {rate} tx/s ...");
     let f = footprint::measure(&exe, transfers, rate).map_err(|e| CliError(e.to_string()))?;
     println!("Footprint of {}:", exe.display());
-    println!("  binary size                 {} ({} bytes)", mb(f.binary_bytes), f.binary_bytes);
+    println!(
+        "  binary size                 {} ({} bytes)",
+        mb(f.binary_bytes),
+        f.binary_bytes
+    );
     println!("  start to API answering      {:.0} ms", f.api_ms);
     println!("  start to ready (leader)     {:.0} ms", f.ready_ms);
     println!("  idle RSS, one channel       {}", mb(f.idle_rss_bytes));
@@ -165,7 +175,10 @@ pub fn footprint(transfers: u64, rate: u64) -> Result<(), CliError> {
         mb(f.data_after_bytes),
         f.transfers
     );
-    println!("  data growth per 10k         {}", mb(f.growth_per_10k_bytes()));
+    println!(
+        "  data growth per 10k         {}",
+        mb(f.growth_per_10k_bytes())
+    );
     println!(
         "  RSS under load              {} max sampled, {} peak (VmHWM), at {:.0} tx/s",
         mb(f.load_rss_max_bytes),

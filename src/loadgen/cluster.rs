@@ -135,8 +135,8 @@ impl LocalCluster {
 
     /// Node `i`'s data directory.
     pub fn data_dir(&self, i: usize) -> Result<PathBuf, LoadgenError> {
-        let c = NodeConfig::load(&node_config_path(&self.dir, &format!("node{i}")))
-            .map_err(setup)?;
+        let c =
+            NodeConfig::load(&node_config_path(&self.dir, &format!("node{i}"))).map_err(setup)?;
         Ok(c.data_dir)
     }
 

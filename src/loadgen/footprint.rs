@@ -3,10 +3,10 @@
 //! elected leader, idle resident memory with one channel, data-directory
 //! growth per 10,000 transfers, and resident memory under load.
 
+use super::LoadgenError;
 use super::cluster::{LocalCluster, dir_bytes, peak_rss_bytes, rss_bytes};
 use super::run::{Options, Target, run_on};
 use super::schedule::Load;
-use super::LoadgenError;
 use crate::client::Client;
 use productivist_engine::config::ConsensusKind;
 use std::path::Path;
@@ -90,7 +90,9 @@ pub fn measure(exe: &Path, transfers: u64, rate: u64) -> Result<Footprint, Loadg
         }
         std::thread::sleep(Duration::from_millis(READY_POLL_MS));
     };
-    let pid = cluster.pid(0).ok_or_else(|| setup("the node is not running"))?;
+    let pid = cluster
+        .pid(0)
+        .ok_or_else(|| setup("the node is not running"))?;
     std::thread::sleep(Duration::from_millis(IDLE_WAIT_MS));
     let idle_rss_bytes = rss_bytes(pid).ok_or_else(|| setup("cannot read /proc/PID/status"))?;
     let data_dir = cluster.data_dir(0)?;

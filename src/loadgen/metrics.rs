@@ -267,6 +267,9 @@ mod tests {
     #[test]
     fn empty_summary_is_zero() {
         let s = Recorder::new().summary();
-        assert_eq!((s.p50_ms, s.p99_ms, s.max_ms, s.mean_ms), (0.0, 0.0, 0.0, 0.0));
+        assert_eq!(
+            (s.p50_ms, s.p99_ms, s.max_ms, s.mean_ms),
+            (0.0, 0.0, 0.0, 0.0)
+        );
     }
 }

@@ -126,7 +126,11 @@ pub fn svg(title: &str, rows: &[Row], markers: &[Marker]) -> Result<String, Stri
 }
 
 fn draw_markers<DB: DrawingBackend>(
-    chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>,
+    chart: &mut ChartContext<
+        '_,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
     markers: &[Marker],
     y_max: f64,
 ) -> Result<(), String> {
@@ -179,7 +183,13 @@ mod tests {
         let text = svg("3-node raft", &rows, &markers).expect("svg");
         assert!(text.starts_with("<svg"), "{}", &text[..80.min(text.len())]);
         assert!(text.trim_end().ends_with("</svg>"));
-        for needle in ["3-node raft", "committed", "p99", "kill -9 node1", "restart node1"] {
+        for needle in [
+            "3-node raft",
+            "committed",
+            "p99",
+            "kill -9 node1",
+            "restart node1",
+        ] {
             assert!(text.contains(needle), "missing {needle}");
         }
         // An empty run still draws axes.

@@ -3,6 +3,7 @@
 //! given time while watching commits, kill and restart a node if asked,
 //! drain, and report.
 
+use super::LoadgenError;
 use super::cluster::LocalCluster;
 use super::events::watch;
 use super::metrics::Summary;
@@ -12,7 +13,6 @@ use super::state::Shared;
 use super::submit::Worker;
 use super::timeline::{self, Recovery, Row};
 use super::transfers::{self, PreSigned};
-use super::LoadgenError;
 use crate::client::Client;
 use crate::network::load_network;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -248,9 +248,9 @@ fn progress_bar(o: &Options) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(Some(o.duration_s), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template(
-        "{elapsed_precise} [{bar:24.cyan/blue}] {pos:>3}/{len}s {msg}",
-    ) {
+    if let Ok(style) =
+        ProgressStyle::with_template("{elapsed_precise} [{bar:24.cyan/blue}] {pos:>3}/{len}s {msg}")
+    {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
@@ -416,9 +416,7 @@ async fn drive(
             (r.committed_between(0, secs), submitted_in),
         )
     });
-    let recovery = o
-        .kill
-        .and_then(|k| timeline::recovery(&rows, k.at_s));
+    let recovery = o.kill.and_then(|k| timeline::recovery(&rows, k.at_s));
     Ok(Report {
         summary,
         rows,
@@ -439,7 +437,8 @@ fn write_outputs(o: &Options, mut report: Report) -> Result<Report, LoadgenError
     };
     std::fs::create_dir_all(out).map_err(|e| setup(format!("{}: {e}", out.display())))?;
     let csv = out.join("timeline.csv");
-    timeline::write_csv(&csv, &report.rows).map_err(|e| setup(format!("{}: {e}", csv.display())))?;
+    timeline::write_csv(&csv, &report.rows)
+        .map_err(|e| setup(format!("{}: {e}", csv.display())))?;
     let svg_text = plot::svg(&o.title, &report.rows, &report.markers).map_err(setup)?;
     let svg = out.join("timeline.svg");
     std::fs::write(&svg, svg_text).map_err(|e| setup(format!("{}: {e}", svg.display())))?;

@@ -58,7 +58,9 @@ mod tests {
         assert_eq!(due_us(999, 1_000), 999_000);
         // Exactly `per_s` transactions fall in each second.
         for per_s in [1u64, 7, 1_000, 15_000] {
-            let in_first_s = (0..2 * per_s).filter(|&i| due_us(i, per_s) < 1_000_000).count();
+            let in_first_s = (0..2 * per_s)
+                .filter(|&i| due_us(i, per_s) < 1_000_000)
+                .count();
             assert_eq!(in_first_s as u64, per_s, "rate {per_s}");
         }
         assert!(due_us(u64::MAX, 1) > 0);

@@ -48,7 +48,9 @@ impl Shared {
             heights: Mutex::new(HashSet::new()),
             permits: closed_loop.map(|n| {
                 Arc::new(Semaphore::new(
-                    usize::try_from(n).unwrap_or(Semaphore::MAX_PERMITS).min(Semaphore::MAX_PERMITS),
+                    usize::try_from(n)
+                        .unwrap_or(Semaphore::MAX_PERMITS)
+                        .min(Semaphore::MAX_PERMITS),
                 ))
             }),
             next: AtomicUsize::new(0),
@@ -133,7 +135,10 @@ impl Shared {
         {
             let mut p = lock(&self.pending);
             for t in txs {
-                let Some(id) = t.get("id").and_then(|i| i.as_str()).and_then(Hash::from_hex)
+                let Some(id) = t
+                    .get("id")
+                    .and_then(|i| i.as_str())
+                    .and_then(Hash::from_hex)
                 else {
                     continue;
                 };

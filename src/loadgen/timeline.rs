@@ -83,7 +83,9 @@ pub struct Recovery {
 pub fn recovery(rows: &[Row], kill_s: u64) -> Option<Recovery> {
     let kill = usize::try_from(kill_s).ok()?.min(rows.len());
     // Skip the first second (warm-up) when there is room.
-    let from = kill.saturating_sub(BASELINE_SECONDS).max(usize::from(kill > 1));
+    let from = kill
+        .saturating_sub(BASELINE_SECONDS)
+        .max(usize::from(kill > 1));
     let before = &rows[from..kill];
     if before.is_empty() {
         return None;
@@ -105,7 +107,12 @@ pub fn recovery(rows: &[Row], kill_s: u64) -> Option<Recovery> {
         }
     }
     let until = recovered_at.map_or(after.len(), |k| k.max(1));
-    let dip_tps = after.iter().take(until).map(|r| r.committed).min().unwrap_or(0);
+    let dip_tps = after
+        .iter()
+        .take(until)
+        .map(|r| r.committed)
+        .min()
+        .unwrap_or(0);
     Some(Recovery {
         baseline_tps,
         dip_tps,
@@ -155,8 +162,14 @@ mod tests {
     #[test]
     fn dip_and_recovery_after_a_kill() {
         // 1000 tx/s, killed at 6, nothing for 2 s, half for 1 s, then back.
-        let tps = [0, 1000, 1000, 1000, 1000, 1000, 100, 0, 0, 500, 950, 1000, 1000];
-        let rows: Vec<Row> = tps.iter().enumerate().map(|(i, &c)| row(i as u64, c)).collect();
+        let tps = [
+            0, 1000, 1000, 1000, 1000, 1000, 100, 0, 0, 500, 950, 1000, 1000,
+        ];
+        let rows: Vec<Row> = tps
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| row(i as u64, c))
+            .collect();
         let r = recovery(&rows, 6).expect("baseline");
         assert_eq!(r.baseline_tps, 1000.0);
         assert_eq!(r.dip_tps, 0);

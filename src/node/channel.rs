@@ -458,7 +458,15 @@ impl<C: NodeConsensus, D: Durable<C::Persist>> Driver<C, D> {
     /// Runs until [`Input::Stop`] or a fatal error (recorded in the shared
     /// state before returning).
     pub fn run(mut self) -> Result<(), DriverError> {
-        let result = self.run_inner();
+        // A panic is a bug; the release profile unwinds (docs/DECISIONS.md),
+        // so contain it here and stop the node like any fatal error rather
+        // than leave the API serving a channel whose driver is gone.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_inner()))
+            .unwrap_or_else(|_| {
+                Err(DriverError::Fatal(
+                    "the consensus driver panicked (a bug; see the node's stderr)".into(),
+                ))
+            });
         if let Err(e) = &result {
             tracing::error!(channel = %self.shared.id, "consensus driver stopped: {e}");
             if let Ok(mut f) = self.shared.failed.lock() {
