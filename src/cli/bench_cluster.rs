@@ -132,7 +132,7 @@ pub fn cluster(a: ClusterArgs) -> Result<(), CliError> {
         s.p50_ms, s.p95_ms, s.p99_ms, s.max_ms
     );
     println!(
-        "  busy {}   rejected {}   transport errors {}   lost {}",
+        "  busy answers {}   rejected {}   transport errors {}   unconfirmed {} (not seen committed before the run ended)",
         s.busy, s.rejected, s.errors, s.lost
     );
     for m in &r.markers {

@@ -400,7 +400,7 @@ enum BenchCommand {
     },
     /// Load a cluster of node processes over HTTP: committed tx/s and
     /// commit latency, a CSV timeline and an SVG plot.
-    Cluster(bench_cluster::ClusterArgs),
+    Cluster(Box<bench_cluster::ClusterArgs>),
     /// One node's binary size, start time, memory and data growth.
     Footprint {
         /// Transfers of the load.
@@ -502,7 +502,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             threads,
             rounds,
         }) => bench::validate(txs, threads, rounds),
-        Command::Bench(BenchCommand::Cluster(args)) => bench_cluster::cluster(args),
+        Command::Bench(BenchCommand::Cluster(args)) => bench_cluster::cluster(*args),
         Command::Bench(BenchCommand::Footprint { transfers, rate }) => {
             bench_cluster::footprint(transfers, rate)
         }

@@ -374,7 +374,9 @@ impl ChannelShared {
             .ok()
             .and_then(|l| l.config().map(|c| c.limits.max_txs as usize))
             .unwrap_or(usize::MAX);
-        if pending >= max_txs {
+        // Wake the driver for a full block, or for the first pending
+        // transaction (an idle leader cuts at once).
+        if pending >= max_txs || pending == 1 {
             let _ = self.driver.try_send(Input::Wake);
         }
         Ok(Submitted::Pending(id))
@@ -673,12 +675,18 @@ impl<C: NodeConsensus, D: Durable<C::Persist>> Driver<C, D> {
             let Ok(mut pool) = self.shared.mempool.lock() else {
                 return;
             };
-            if !pool.ready(
-                limits.max_txs as usize,
-                limits.max_block_bytes,
-                limits.batch_timeout_ms,
-                now,
-            ) {
+            // The batch timeout is an upper bound: with none of this
+            // leader's blocks in flight, waiting only adds latency. Under
+            // load, blocks still fill while earlier ones commit.
+            let idle = self.inflight_blocks == 0 && pool.pending_txs() > 0;
+            if !idle
+                && !pool.ready(
+                    limits.max_txs as usize,
+                    limits.max_block_bytes,
+                    limits.batch_timeout_ms,
+                    now,
+                )
+            {
                 return;
             }
             pool.cut(limits.max_txs as usize, limits.max_block_bytes, now)
