@@ -2,8 +2,8 @@
 
 mod apps;
 mod bench;
-mod channel;
 mod bench_cluster;
+mod channel;
 mod contract;
 mod demo;
 mod init;
