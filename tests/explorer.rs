@@ -352,7 +352,7 @@ async fn the_explorer_shows_the_story_and_keeps_private_channels_private() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_revoked_certificate_is_shown_plainly() {
+async fn a_revoked_certificate_and_a_superseded_model_are_shown_plainly() {
     let w = world();
     let p = w.outcome.provenance.clone().unwrap();
     let cert = &p.certificates[0].certificate;
@@ -361,20 +361,39 @@ async fn a_revoked_certificate_is_shown_plainly() {
         certificate_id: cert.certificate_id,
         reason: "layer delamination found on audit".into(),
     };
-    let tx = eric.call_bytes(
+    let revoke = eric.call_bytes(
         "public",
         CERTIFY,
         "revoke",
         borsh::to_vec(&args).unwrap(),
         7,
     );
+    // The designer publishes version 2 of the object's model.
+    let v2 = RegisterModelArgs {
+        file_hash: Hash::of(b"wall bracket, version 2"),
+        name: p.model.as_ref().unwrap().name.clone(),
+        version: 2,
+        previous: Some(w.outcome.model),
+        license: p.model.as_ref().unwrap().license.clone(),
+    };
+    let supersede = member(&w.net, "dora").call_bytes(
+        "public",
+        MODEL,
+        "register",
+        borsh::to_vec(&v2).unwrap(),
+        8,
+    );
     {
         let ch = &w.state.channels["public"];
         let mut ledger = ch.ledger.write().unwrap();
         let now = ledger.head_time_ms().unwrap() + 1000;
         let proposer = w.net.nodes[0].2.public();
-        let block = ledger.submit_block(vec![tx], now, proposer).unwrap();
-        assert!(block.results[0].status.is_valid(), "{:?}", block.results[0]);
+        let block = ledger
+            .submit_block(vec![revoke, supersede], now, proposer)
+            .unwrap();
+        for r in &block.results {
+            assert!(r.status.is_valid(), "{r:?}");
+        }
     }
     let (status, page) = get(&w.state, &format!("/verify/{}", w.outcome.serial), None).await;
     assert_eq!(status, StatusCode::OK);
@@ -384,4 +403,13 @@ async fn a_revoked_certificate_is_shown_plainly() {
     );
     assert!(page.contains("with warnings"));
     assert!(page.contains("data-tone=\"bad\""));
+    assert!(page.contains("SUPERSEDED by version 2"), "{page}");
+    assert!(page.contains("has been superseded by version 2"));
+    let (_, page) = get(
+        &w.state,
+        &format!("/models?hash={}", w.outcome.model.to_hex()),
+        None,
+    )
+    .await;
+    assert!(page.contains("AUTHENTIC but SUPERSEDED"), "{page}");
 }
