@@ -413,3 +413,35 @@ async fn a_revoked_certificate_and_a_superseded_model_are_shown_plainly() {
     .await;
     assert!(page.contains("AUTHENTIC but SUPERSEDED"), "{page}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_members_only_public_channel_hides_the_application_pages() {
+    let mut spec = DevNetSpec::productivist(Some(SEED));
+    spec.readers = productivist_engine::config::Readers::Members;
+    let net = DevNet::generate(&spec).unwrap();
+    let mut channels = BTreeMap::new();
+    channels.insert("public".to_string(), shared("public", ledger_of(&net)));
+    let state = Arc::new(NodeState {
+        name: "node0".into(),
+        node_key: net.nodes[0].2.public(),
+        channels,
+        started: std::time::Instant::now(),
+    });
+    let dora = member(&net, "dora");
+    let token = session::sign_token(
+        &dora.cert,
+        &dora.key,
+        productivist::embedded::now_ms() + 600_000,
+    );
+    let model_page = format!("/models?hash={}", Hash::of(b"x").to_hex());
+    for path in ["/verify/PVT-1-0001", "/participants", model_page.as_str()] {
+        let (status, page) = get(&state, path, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert!(page.contains("hosts no channel"), "{path}: {page}");
+    }
+    let (status, page) = get(&state, "/verify/PVT-1-0001", Some(&token)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(page.contains("UNKNOWN SERIAL"), "{page}");
+    let (status, _) = get(&state, "/participants", Some(&token)).await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -193,6 +193,9 @@ pub fn run(o: UpOptions<'_>) -> Result<(), CliError> {
             c.log_file.display()
         );
     }
+    if let Some((_, c)) = configs.first() {
+        println!("Web explorer: http://{}/", c.http_listen);
+    }
     println!();
     if !o.no_story {
         tell_story(o.dir, &clients[0])?;
@@ -243,6 +246,11 @@ fn tell_story(dir: &Path, client: &Client) -> Result<(), CliError> {
         for line in render::provenance(p) {
             println!("  {line}");
         }
+        println!(
+            "  in a browser: {}/verify/{}",
+            client.base().trim_end_matches('/'),
+            outcome.serial
+        );
     }
     println!();
     println!("Balances:");

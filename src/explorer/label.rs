@@ -174,7 +174,7 @@ pub async fn label(
     } else {
         return Err(PageError::not_found("A label is SERIAL.svg or SERIAL.png."));
     };
-    let ch = public(&state)?;
+    let ch = public(&state, &headers)?;
     let p = {
         let ledger = read(&ch)?;
         apps::provenance(&ledger, &apps::anonymous(), serial)

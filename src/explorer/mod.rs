@@ -202,11 +202,8 @@ pub fn read(ch: &ChannelShared) -> Result<RwLockReadGuard<'_, Ledger<DynStore>>,
 }
 
 /// The public channel, where the Productivist applications' objects,
-/// models and participants live.
-pub fn public(state: &NodeState) -> Result<Arc<ChannelShared>, PageError> {
-    state
-        .channels
-        .get(crate::embedded::PUBLIC_CHANNEL)
-        .cloned()
-        .ok_or_else(|| PageError::not_found("This node does not host the public channel."))
+/// models and participants live, if the reader may see it (its config may
+/// restrict it to members like any other channel).
+pub fn public(state: &NodeState, headers: &HeaderMap) -> Result<Arc<ChannelShared>, PageError> {
+    readable(state, crate::embedded::PUBLIC_CHANNEL, headers).map(|(ch, _)| ch)
 }

@@ -14,7 +14,7 @@ use crate::apps;
 use crate::embedded::PUBLIC_CHANNEL;
 use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use futures_util::StreamExt;
 use maud::{Markup, PreEscaped, html};
@@ -116,6 +116,7 @@ fn result(hash: &Hash, auth: &Authenticity) -> Markup {
 pub async fn models(
     State(state): State<ExplorerState>,
     Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
 ) -> PageResult {
     let answer = match q.get("hash").map(|h| h.trim()).filter(|h| !h.is_empty()) {
         None => None,
@@ -123,7 +124,7 @@ pub async fn models(
             let hash = Hash::from_hex(h).ok_or_else(|| {
                 PageError::bad_request("A model hash is 64 hex digits (blake3, as b3sum prints).")
             })?;
-            let ch = public(&state)?;
+            let ch = public(&state, &headers)?;
             let auth = {
                 let ledger = read(&ch)?;
                 apps::authenticate(&ledger, &apps::anonymous(), hash)?

@@ -7,7 +7,7 @@ use super::{ExplorerState, PageError, PageResult, html_response, public, read};
 use crate::apps;
 use crate::embedded::PUBLIC_CHANNEL;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use maud::{Markup, html};
 use productivist_contracts::api::*;
 use productivist_engine::tx::{decode_tx, tx_id};
@@ -33,8 +33,8 @@ fn ranking_table(title: &str, entries: &[RankEntry]) -> Markup {
 }
 
 /// `GET /participants`: the producer and designer rankings.
-pub async fn rankings(State(state): State<ExplorerState>) -> PageResult {
-    let ch = public(&state)?;
+pub async fn rankings(State(state): State<ExplorerState>, headers: HeaderMap) -> PageResult {
+    let ch = public(&state, &headers)?;
     let (producers, designers) = {
         let ledger = read(&ch)?;
         let who = apps::anonymous();
@@ -109,8 +109,9 @@ fn history(
 pub async fn participant(
     State(state): State<ExplorerState>,
     Path(account): Path<String>,
+    headers: HeaderMap,
 ) -> PageResult {
-    let ch = public(&state)?;
+    let ch = public(&state, &headers)?;
     let (rep, accreditation, producers, designers, rows) = {
         let ledger = read(&ch)?;
         let who = apps::anonymous();

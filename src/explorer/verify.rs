@@ -374,8 +374,12 @@ pub async fn search(Query(q): Query<HashMap<String, String>>) -> PageResult {
 }
 
 /// `GET /verify/{serial}`.
-pub async fn verify(State(state): State<ExplorerState>, Path(serial): Path<String>) -> PageResult {
-    let ch = public(&state)?;
+pub async fn verify(
+    State(state): State<ExplorerState>,
+    Path(serial): Path<String>,
+    headers: HeaderMap,
+) -> PageResult {
+    let ch = public(&state, &headers)?;
     let p = {
         let ledger = read(&ch)?;
         apps::provenance(&ledger, &apps::anonymous(), &serial)
