@@ -205,6 +205,7 @@ async fn the_explorer_shows_the_story_and_keeps_private_channels_private() {
     assert!(page.contains(&format!("/blocks/public/{}", p.production.stamp.height)));
     assert!(page.contains(&format!("/label/{serial}.svg")));
     assert!(page.contains("PASS, valid until"));
+    assert!(page.contains(&format!("/models?hash={}", w.outcome.model.to_hex())));
 
     // Unknown serials are said plainly.
     let (status, page) = get(state, "/verify/NO-SUCH-1", None).await;

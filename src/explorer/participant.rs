@@ -102,6 +102,8 @@ fn history(
             scores,
         });
     }
+    // Newest first, whatever order the store lists them in.
+    rows.sort_by(|a, b| b.height.cmp(&a.height));
     Ok(rows)
 }
 

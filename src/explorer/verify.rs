@@ -336,10 +336,12 @@ fn facts(steps: &[Step]) -> Markup {
 pub fn body(p: &Provenance) -> Markup {
     let steps = steps(p);
     let warnings = warnings(p);
-    let name = p.model.as_ref().map(|m| m.name.as_str());
     html! {
         h1 { "Object " span.mono { (p.serial) } }
-        @if let Some(n) = name { p { "Model: " strong { (n) } } }
+        @if let Some(m) = &p.model {
+            p { "Model: " strong { (m.name) } " ("
+                a href={"/models?hash=" (m.file_hash.to_hex())} { "its registration and license" } ")" }
+        }
         @if warnings.is_empty() {
             p.banner.ok { "Verified: the chain is complete and every certificate is in force." }
         } @else {
