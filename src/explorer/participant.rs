@@ -103,7 +103,7 @@ fn history(
         });
     }
     // Newest first, whatever order the store lists them in.
-    rows.sort_by(|a, b| b.height.cmp(&a.height));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.height));
     Ok(rows)
 }
 
