@@ -19,6 +19,7 @@ use crate::contract::{BlockInfo, Contracts, OUTPUT_BYTES_MAX};
 use crate::crypto::Hash;
 use crate::identity::{CertCache, Certificate};
 use crate::state::{BlockView, Overlay, StateView};
+use crate::state_root::LtHash;
 use crate::store::{Rows, Snapshot, StateWrite, Store, StoreError};
 use crate::system::cert_state_key;
 use crate::tx::TxId;
@@ -36,6 +37,22 @@ pub struct ExecutionOutput {
     pub overlay: Overlay,
     /// Every write in transaction order (the key history).
     pub log: Vec<StateWrite>,
+    /// Sealing work done during execution (by the parallel path), or `None`
+    /// when the sealer must compute it from the output.
+    pub sealing: Option<Sealing>,
+}
+
+/// The parts of sealing the parallel path computes per transaction while it
+/// executes, so that little is left to do on one thread afterwards.
+#[derive(Debug)]
+pub struct Sealing {
+    /// The Merkle leaf of each transaction's bytes, in block order.
+    pub tx_leaves: Vec<Hash>,
+    /// The Merkle leaf of each result's encoding, in block order.
+    pub result_leaves: Vec<Hash>,
+    /// The state-root accumulator's change: the sum over written keys of
+    /// the final pair's element minus the committed pair's.
+    pub state_delta: LtHash,
 }
 
 /// Looks up a certificate registered by an earlier block.
@@ -269,6 +286,11 @@ impl Accumulator {
         Ok(())
     }
 
+    /// The result recorded last.
+    pub(crate) fn last_result(&self) -> Option<&TxResult> {
+        self.results.last()
+    }
+
     pub(crate) fn finish(self, view: BlockView<'_>) -> ExecutionOutput {
         let (overlay, log) = view.into_parts();
         ExecutionOutput {
@@ -276,6 +298,7 @@ impl Accumulator {
             tx_index: self.tx_index,
             overlay,
             log,
+            sealing: None,
         }
     }
 }

@@ -297,76 +297,57 @@ impl<S: Store> Ledger<S> {
         self.seal(&*snapshot, out, txs, info, prev_hash, proposer)
     }
 
+    /// The state-root change of a block computed from its final writes:
+    /// O(keys written), removing each key's committed pair and adding its new
+    /// one. The sequential reference; the parallel path sums per-transaction
+    /// deltas instead, which the group structure makes equal.
+    fn state_delta(
+        snapshot: &dyn crate::store::Snapshot,
+        out: &ExecutionOutput,
+    ) -> Result<LtHash, StoreError> {
+        let mut d = LtHash::zero();
+        for (key, value) in &out.overlay {
+            if let Some(old) = snapshot.get(key)? {
+                d.remove(key, &old);
+            }
+            if let Some(new) = value {
+                d.insert(key, new);
+            }
+        }
+        Ok(d)
+    }
+
     fn seal(
         &self,
         snapshot: &dyn crate::store::Snapshot,
-        out: ExecutionOutput,
+        mut out: ExecutionOutput,
         txs: Vec<Vec<u8>>,
         info: BlockInfo,
         prev_hash: Hash,
         proposer: PublicKey,
     ) -> Result<ExecutedBlock, LedgerError> {
         let mut lthash = self.lthash.clone();
-        // O(keys written): remove each key's committed pair, add its new one.
-        // The accumulator is a group, so partial sums computed on any number
-        // of threads add up to the same root.
-        let delta = |entries: &[(&Vec<u8>, &Option<Vec<u8>>)]| -> Result<LtHash, StoreError> {
-            let mut d = LtHash::zero();
-            for (key, value) in entries {
-                if let Some(old) = snapshot.get(key)? {
-                    d.remove(key, &old);
-                }
-                if let Some(new) = value {
-                    d.insert(key, new);
-                }
-            }
-            Ok(d)
-        };
-        let entries: Vec<(&Vec<u8>, &Option<Vec<u8>>)> = out.overlay.iter().collect();
-        match self.pool.as_deref() {
-            Some(pool) if entries.len() > 256 => {
-                use rayon::prelude::*;
-                let chunk = entries
-                    .len()
-                    .div_ceil(pool.current_num_threads() * 4)
-                    .max(64);
-                let parts: Vec<LtHash> = pool.install(|| {
-                    entries
-                        .par_chunks(chunk)
-                        .map(delta)
-                        .collect::<Result<_, _>>()
-                })?;
-                for p in &parts {
-                    lthash.combine(p);
-                }
-            }
-            _ => lthash.combine(&delta(&entries)?),
-        }
         let config_changed = out.overlay.contains_key(&config_state_key());
-        // Leaves are hashed on every thread; the tree over them is the same
-        // whatever hashed them (order is kept).
-        let (tx_root, results_root) = match self.pool.as_deref() {
-            Some(pool) if txs.len() > 256 => {
-                use rayon::prelude::*;
-                pool.install(|| {
-                    rayon::join(
-                        || {
-                            crate::merkle::root(
-                                txs.par_iter().map(|t| crate::merkle::leaf(t)).collect(),
-                            )
-                        },
-                        || {
-                            crate::merkle::root(
-                                out.results
-                                    .par_iter()
-                                    .map(|r| crate::merkle::leaf(&codec::encode(r)))
-                                    .collect(),
-                            )
-                        },
-                    )
-                })
+        let (tx_root, results_root) = match out.sealing.take() {
+            // The parallel path hashed every leaf and the state-root delta
+            // while it executed; only the two trees are left.
+            Some(sealing) => {
+                lthash.combine(&sealing.state_delta);
+                match self.pool.as_deref() {
+                    Some(pool) => pool.join(
+                        || crate::merkle::root(sealing.tx_leaves),
+                        || crate::merkle::root(sealing.result_leaves),
+                    ),
+                    None => (
+                        crate::merkle::root(sealing.tx_leaves),
+                        crate::merkle::root(sealing.result_leaves),
+                    ),
+                }
             }
-            _ => (Block::tx_root(&txs), Block::results_root(&out.results)),
+            None => {
+                lthash.combine(&Self::state_delta(snapshot, &out)?);
+                (Block::tx_root(&txs), Block::results_root(&out.results))
+            }
         };
         let header = BlockHeader {
             channel: info.channel,

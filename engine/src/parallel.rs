@@ -2,57 +2,96 @@
 //! execution (optimistic execution with read sets and deterministic
 //! re-execution, in the spirit of Block-STM).
 //!
-//! Phase 1, on all threads: each transaction is admitted (decode,
-//! certificate, `verify_strict` signature, replay against committed blocks)
-//! and executed once against the committed state, recording every key and
-//! range it read.
+//! The block is cut into chunks of consecutive transactions. Every pool
+//! thread claims chunks in order and, for each transaction, does everything
+//! that does not depend on the rest of the block: admission (decode,
+//! certificate, `verify_strict` signature, replay against committed blocks),
+//! a first optimistic execution against the committed state recording what it
+//! read, and the transaction's share of sealing: its Merkle leaf, its result's
+//! leaf and its state-root delta (the accumulator is a group, so per
+//! transaction deltas add up to the block's).
 //!
-//! Phase 2, in block order on one thread: the rules that depend on earlier
-//! transactions (replay within the block) are applied exactly as in
-//! sequential execution; then a transaction's optimistic outcome is kept if
-//! no earlier transaction of the block wrote anything it read, which means it
-//! saw exactly the values sequential execution would have shown it, and
-//! contracts are deterministic. Otherwise it is re-executed on the block's
-//! current state. A conflict costs a re-execution, never an invalidation.
+//! The in-order pass (the "committer") runs while other chunks are still
+//! being admitted: whichever thread finishes a chunk and finds the committer
+//! free takes it and consumes every finished chunk in block order. For each
+//! transaction it applies the rules that depend on earlier transactions
+//! (replay within the block) exactly as sequential execution does; it keeps
+//! the optimistic outcome if no earlier transaction of the block wrote
+//! anything it read, which means it saw exactly the values sequential
+//! execution would have shown it, and contracts are deterministic. Otherwise
+//! it re-executes it on the block's current state. A conflict costs a
+//! re-execution, never an invalidation. Where the optimistic state-root delta
+//! assumed a value that an earlier transaction of the block changed, the
+//! committer records element corrections, hashed on all threads at the end.
+//!
+//! Nothing here depends on which thread did what or when: each chunk's
+//! content is fixed by the block, and the committer consumes chunks strictly
+//! in order, so the output is the same for any thread count and schedule.
 //!
 //! Signature verification is `verify_strict` one signature at a time, so a
 //! verdict cannot depend on grouping or thread count (see docs/DECISIONS.md on
 //! batch verification).
 
+use crate::admission::Admitted;
+use crate::block::TxResult;
+use crate::codec;
 use crate::config::ChannelConfig;
 use crate::contract::{BlockInfo, Contracts};
+use crate::crypto::Hash;
 use crate::executor::{
-    Accumulator, ExecutionOutput, Prepared, SnapshotView, TxOutcome, prepare, run_tx,
+    Accumulator, ExecutionOutput, Prepared, Sealing, SnapshotView, TxOutcome, prepare, run_tx,
 };
 use crate::identity::CertCache;
-use crate::state::{BlockView, StateView};
+use crate::merkle;
+use crate::state::{BlockView, Overlay, StateView};
+use crate::state_root::LtHash;
 use crate::store::{Rows, Snapshot, StoreError};
 use rayon::prelude::*;
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// Most transactions per chunk: small enough that the committer trails the
+/// admission threads closely (little serial work left at the end), large
+/// enough that claiming a chunk and handing it over cost nothing in
+/// comparison.
+const CHUNK_TXS_MAX: usize = 64;
+/// Chunks per thread at least, so that small blocks still spread.
+const CHUNKS_PER_THREAD_MIN: usize = 4;
+/// Corrections hashed per task in the final state-root pass.
+const CORRECTIONS_PER_TASK: usize = 64;
 
 /// What one optimistic execution read.
 #[derive(Debug, Default)]
 struct ReadSet {
-    keys: Vec<Vec<u8>>,
+    /// Keys read with `get`, and the committed value each returned.
+    keys: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     ranges: Vec<(Vec<u8>, Option<Vec<u8>>)>,
 }
 
 impl ReadSet {
     /// Whether any key in `written` falls in this read set.
-    fn conflicts(&self, written: &BTreeSet<Vec<u8>>) -> bool {
+    fn conflicts(&self, written: &Overlay) -> bool {
         if written.is_empty() {
             return false;
         }
-        self.keys.iter().any(|k| written.contains(k))
+        self.keys.iter().any(|(k, _)| written.contains_key(k))
             || self.ranges.iter().any(|(start, end)| {
-                let mut hit = written.range(start.clone()..);
+                let mut hit = written.range::<[u8], _>((
+                    std::ops::Bound::Included(start.as_slice()),
+                    std::ops::Bound::Unbounded,
+                ));
                 match (hit.next(), end) {
                     (None, _) => false,
                     (Some(_), None) => true,
-                    (Some(k), Some(e)) => k < e,
+                    (Some((k, _)), Some(e)) => k < e,
                 }
             })
+    }
+
+    /// The committed value of `key` if this execution read it.
+    fn value_of(&self, key: &[u8]) -> Option<&Option<Vec<u8>>> {
+        self.keys.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 }
 
@@ -64,8 +103,12 @@ struct RecordingView<'a> {
 
 impl StateView for RecordingView<'_> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.reads.borrow_mut().keys.push(key.to_vec());
-        self.inner.get(key)
+        let value = self.inner.get(key)?;
+        self.reads
+            .borrow_mut()
+            .keys
+            .push((key.to_vec(), value.clone()));
+        Ok(value)
     }
 
     fn range(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Result<Rows, StoreError> {
@@ -79,9 +122,275 @@ impl StateView for RecordingView<'_> {
     }
 }
 
-struct Optimistic {
-    prepared: Prepared,
-    outcome: Option<(TxOutcome, ReadSet)>,
+/// A transaction's optimistic execution against the committed state.
+struct Speculation {
+    outcome: TxOutcome,
+    reads: ReadSet,
+    /// The committed value of each key of `outcome.writes`, in the same
+    /// order; its state-root delta (in the chunk's sum) assumed these.
+    before: Vec<Option<Vec<u8>>>,
+    /// Leaf hash of the encoded result.
+    result_leaf: Hash,
+}
+
+enum Item {
+    /// Refused at admission: the result and its leaf are final.
+    Rejected { result: TxResult, leaf: Hash },
+    /// Admitted, executed once optimistically.
+    Admitted {
+        admitted: Box<Admitted>,
+        spec: Speculation,
+    },
+}
+
+/// One chunk after the parallel phase.
+struct Chunk {
+    items: Vec<Item>,
+    tx_leaves: Vec<Hash>,
+    /// Sum of the state-root deltas of the chunk's optimistically valid
+    /// transactions, against committed values.
+    delta: LtHash,
+}
+
+/// One state-root element to add (`+1`) or remove (`-1`).
+struct Correction {
+    key: Vec<u8>,
+    value: Vec<u8>,
+    sign: i8,
+}
+
+/// The in-order pass's state.
+struct Committer<'v> {
+    /// Index of the next chunk to consume.
+    next_chunk: usize,
+    view: BlockView<'v>,
+    acc: Accumulator,
+    tx_leaves: Vec<Hash>,
+    result_leaves: Vec<Hash>,
+    delta: LtHash,
+    corrections: Vec<Correction>,
+}
+
+/// What the in-order step needs besides the committer.
+struct Env<'e> {
+    contracts: &'e Contracts,
+    config: &'e ChannelConfig,
+    block: &'e BlockInfo,
+}
+
+fn result_leaf(result: &TxResult) -> Hash {
+    merkle::leaf(&codec::encode(result))
+}
+
+/// Queues the removal of a speculative delta: `-after + before` per key.
+fn cancel_speculation(spec: &Speculation, out: &mut Vec<(Vec<u8>, Vec<u8>, i8)>) {
+    for ((key, after), before) in spec.outcome.writes.iter().zip(&spec.before) {
+        if let Some(v) = after {
+            out.push((key.clone(), v.clone(), -1));
+        }
+        if let Some(v) = before {
+            out.push((key.clone(), v.clone(), 1));
+        }
+    }
+}
+
+impl Committer<'_> {
+    /// Adds element operations, netting out pairs that cancel (the common
+    /// case when a re-execution wrote what the speculation wrote).
+    fn correct(&mut self, mut ops: Vec<(Vec<u8>, Vec<u8>, i8)>) {
+        ops.sort_unstable_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        let mut i = 0;
+        // Each pass of the outer loop consumes at least one op.
+        while i < ops.len() {
+            let mut j = i;
+            let mut net: i32 = 0;
+            while j < ops.len() && ops[j].0 == ops[i].0 && ops[j].1 == ops[i].1 {
+                net += i32::from(ops[j].2);
+                j += 1;
+            }
+            let sign = if net > 0 { 1 } else { -1 };
+            for _ in 0..net.unsigned_abs() {
+                self.corrections.push(Correction {
+                    key: ops[i].0.clone(),
+                    value: ops[i].1.clone(),
+                    sign,
+                });
+            }
+            i = j;
+        }
+    }
+
+    /// Consumes one chunk in block order.
+    fn consume(&mut self, chunk: Chunk, env: &Env<'_>) -> Result<(), StoreError> {
+        self.delta.combine(&chunk.delta);
+        self.tx_leaves.extend(chunk.tx_leaves);
+        for item in chunk.items {
+            match item {
+                Item::Rejected { result, leaf } => {
+                    self.acc.step(Prepared::Rejected(result), no_run, &mut self.view)?;
+                    self.result_leaves.push(leaf);
+                }
+                Item::Admitted { admitted, spec } => self.consume_admitted(admitted, spec, env)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn consume_admitted(
+        &mut self,
+        admitted: Box<Admitted>,
+        spec: Speculation,
+        env: &Env<'_>,
+    ) -> Result<(), StoreError> {
+        let mut ops: Vec<(Vec<u8>, Vec<u8>, i8)> = Vec::new();
+        let mut kept_leaf = None;
+        let mut unused = Some(spec);
+        self.acc.step(
+            Prepared::Admitted(admitted),
+            |admitted, view| {
+                let spec = unused.take().ok_or_else(|| {
+                    StoreError::Corrupt("a transaction ran twice in the in-order pass".into())
+                })?;
+                if !spec.reads.conflicts(view.overlay()) {
+                    // Same reads as sequential execution, so the same outcome.
+                    // Its delta assumed committed values; correct it for
+                    // keys an earlier transaction of the block wrote:
+                    // `-before_now + before_committed` (the new value's
+                    // element stays).
+                    for ((key, _), committed) in spec.outcome.writes.iter().zip(&spec.before) {
+                        if let Some(now) = view.overlay().get(key) {
+                            if let Some(v) = now {
+                                ops.push((key.clone(), v.clone(), -1));
+                            }
+                            if let Some(v) = committed {
+                                ops.push((key.clone(), v.clone(), 1));
+                            }
+                        }
+                    }
+                    kept_leaf = Some(spec.result_leaf);
+                    return Ok(spec.outcome);
+                }
+                // It read something an earlier transaction of this block
+                // wrote: run it again on the block's current state.
+                cancel_speculation(&spec, &mut ops);
+                let outcome = run_tx(view, env.contracts, env.config, env.block, admitted)?;
+                for (key, after) in &outcome.writes {
+                    if let Some(v) = view.get(key)? {
+                        ops.push((key.clone(), v, -1));
+                    }
+                    if let Some(v) = after {
+                        ops.push((key.clone(), v.clone(), 1));
+                    }
+                }
+                Ok(outcome)
+            },
+            &mut self.view,
+        )?;
+        if let Some(spec) = &unused {
+            // A replay within the block: nothing of the speculation stays.
+            cancel_speculation(spec, &mut ops);
+        }
+        self.correct(ops);
+        let leaf = match kept_leaf {
+            Some(leaf) => leaf,
+            None => self.acc.last_result().map(result_leaf).ok_or_else(|| {
+                StoreError::Corrupt("in-order pass recorded no result".into())
+            })?,
+        };
+        self.result_leaves.push(leaf);
+        Ok(())
+    }
+}
+
+fn no_run(_: &Admitted, _: &BlockView<'_>) -> Result<TxOutcome, StoreError> {
+    Err(StoreError::Corrupt(
+        "a rejected transaction cannot run".into(),
+    ))
+}
+
+/// Admits and optimistically executes one chunk.
+#[allow(clippy::too_many_arguments)]
+fn run_chunk(
+    store: &dyn Snapshot,
+    committed: &SnapshotView<'_>,
+    env: &Env<'_>,
+    cache: &CertCache,
+    txs: &[Vec<u8>],
+) -> Result<Chunk, StoreError> {
+    let mut items = Vec::with_capacity(txs.len());
+    let mut tx_leaves = Vec::with_capacity(txs.len());
+    let mut delta = LtHash::zero();
+    for bytes in txs {
+        tx_leaves.push(merkle::leaf(bytes));
+        let admitted = match prepare(store, env.config, env.block, bytes, cache)? {
+            Prepared::Rejected(result) => {
+                let leaf = result_leaf(&result);
+                items.push(Item::Rejected { result, leaf });
+                continue;
+            }
+            Prepared::Admitted(a) => a,
+        };
+        let view = RecordingView {
+            inner: committed,
+            reads: RefCell::new(ReadSet::default()),
+        };
+        let outcome = run_tx(&view, env.contracts, env.config, env.block, &admitted)?;
+        let reads = view.reads.into_inner();
+        let mut before = Vec::with_capacity(outcome.writes.len());
+        for (key, after) in &outcome.writes {
+            let old = match reads.value_of(key) {
+                Some(v) => v.clone(),
+                // A blind write: the committed value was not read.
+                None => committed.get(key)?,
+            };
+            if let Some(v) = &old {
+                delta.remove(key, v);
+            }
+            if let Some(v) = after {
+                delta.insert(key, v);
+            }
+            before.push(old);
+        }
+        let result_leaf = result_leaf(&outcome.result);
+        items.push(Item::Admitted {
+            admitted,
+            spec: Speculation {
+                outcome,
+                reads,
+                before,
+                result_leaf,
+            },
+        });
+    }
+    Ok(Chunk {
+        items,
+        tx_leaves,
+        delta,
+    })
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A poisoned lock means a thread panicked while holding it; the data is
+    // still only what that thread finished writing, and the panic itself
+    // reaches the caller through the pool.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Consumes finished chunks in order until the next one is not ready.
+fn drain(
+    committer: &mut Committer<'_>,
+    slots: &[Mutex<Option<Result<Chunk, StoreError>>>],
+    env: &Env<'_>,
+) -> Result<(), StoreError> {
+    // Bounded by the number of chunks: each round consumes one.
+    while let Some(slot) = slots.get(committer.next_chunk) {
+        let Some(chunk) = lock(slot).take() else {
+            return Ok(());
+        };
+        committer.next_chunk += 1;
+        committer.consume(chunk?, env)?;
+    }
+    Ok(())
 }
 
 /// Parallel execution; see the module documentation.
@@ -95,50 +404,108 @@ pub fn execute_block_parallel(
     cache: &CertCache,
 ) -> Result<ExecutionOutput, StoreError> {
     let committed = SnapshotView(store);
-    let optimistic: Vec<Optimistic> = pool.install(|| {
-        txs.par_iter()
-            .map(|bytes| -> Result<Optimistic, StoreError> {
-                let prepared = prepare(store, config, block, bytes, cache)?;
-                let outcome = match &prepared {
-                    Prepared::Rejected(_) => None,
-                    Prepared::Admitted(a) => {
-                        let view = RecordingView {
-                            inner: &committed,
-                            reads: RefCell::new(ReadSet::default()),
-                        };
-                        let outcome = run_tx(&view, contracts, config, block, a)?;
-                        Some((outcome, view.reads.into_inner()))
-                    }
-                };
-                Ok(Optimistic { prepared, outcome })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()
-    })?;
-    debug_assert_eq!(optimistic.len(), txs.len());
-
-    let mut view = BlockView::new(&committed);
-    let mut acc = Accumulator::new(txs.len());
-    let mut written: BTreeSet<Vec<u8>> = BTreeSet::new();
-    for item in optimistic {
-        let Optimistic { prepared, outcome } = item;
-        let mut keys_written: Vec<Vec<u8>> = Vec::new();
-        acc.step(
-            prepared,
-            |admitted, view| {
-                let outcome = match outcome {
-                    Some((outcome, reads)) if !reads.conflicts(&written) => outcome,
-                    // It read something an earlier transaction of this block
-                    // wrote: run it again on the block's current state.
-                    _ => run_tx(view, contracts, config, block, admitted)?,
-                };
-                if outcome.result.status.is_valid() {
-                    keys_written.extend(outcome.writes.keys().cloned());
-                }
-                Ok(outcome)
-            },
-            &mut view,
-        )?;
-        written.extend(keys_written);
+    let env = Env {
+        contracts,
+        config,
+        block,
+    };
+    let threads = pool.current_num_threads().max(1);
+    let chunk_txs = txs
+        .len()
+        .div_ceil(threads * CHUNKS_PER_THREAD_MIN)
+        .clamp(1, CHUNK_TXS_MAX);
+    let chunks: Vec<&[Vec<u8>]> = txs.chunks(chunk_txs).collect();
+    let slots: Vec<Mutex<Option<Result<Chunk, StoreError>>>> =
+        chunks.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let committer = Mutex::new(Committer {
+        next_chunk: 0,
+        view: BlockView::new(&committed),
+        acc: Accumulator::new(txs.len()),
+        tx_leaves: Vec::with_capacity(txs.len()),
+        result_leaves: Vec::with_capacity(txs.len()),
+        delta: LtHash::zero(),
+        corrections: Vec::new(),
+    });
+    let commit_error: Mutex<Option<StoreError>> = Mutex::new(None);
+    pool.broadcast(|_| {
+        // Each round claims a distinct chunk; bounded by their number.
+        while !failed.load(Ordering::Relaxed) {
+            let c = next.fetch_add(1, Ordering::Relaxed);
+            let Some(txs) = chunks.get(c) else {
+                break;
+            };
+            let out = run_chunk(store, &committed, &env, cache, txs);
+            if out.is_err() {
+                failed.store(true, Ordering::Relaxed);
+            }
+            *lock(&slots[c]) = Some(out);
+            // Take the in-order pass if nobody has it; otherwise its holder
+            // or a later finisher will consume this chunk.
+            if let Ok(mut com) = committer.try_lock()
+                && let Err(e) = drain(&mut com, &slots, &env)
+            {
+                failed.store(true, Ordering::Relaxed);
+                lock(&commit_error).get_or_insert(e);
+            }
+        }
+    });
+    if let Some(e) = lock(&commit_error).take() {
+        return Err(e);
     }
-    Ok(acc.finish(view))
+    let mut com = committer
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Every chunk is finished now; consume the ones nobody took yet.
+    drain(&mut com, &slots, &env)?;
+    if com.next_chunk != chunks.len() {
+        return Err(StoreError::Corrupt(format!(
+            "in-order pass stopped at chunk {} of {}",
+            com.next_chunk,
+            chunks.len()
+        )));
+    }
+    let Committer {
+        view,
+        acc,
+        tx_leaves,
+        result_leaves,
+        mut delta,
+        corrections,
+        ..
+    } = com;
+    // Corrections are only needed when transactions of the block touched
+    // the same keys; hash them on every thread.
+    if !corrections.is_empty() {
+        let parts: Vec<LtHash> = pool.install(|| {
+            corrections
+                .par_chunks(CORRECTIONS_PER_TASK)
+                .map(|part| {
+                    let mut d = LtHash::zero();
+                    for c in part {
+                        if c.sign > 0 {
+                            d.insert(&c.key, &c.value);
+                        } else {
+                            d.remove(&c.key, &c.value);
+                        }
+                    }
+                    d
+                })
+                .collect()
+        });
+        for p in &parts {
+            delta.combine(p);
+        }
+    }
+    let mut out = acc.finish(view);
+    debug_assert_eq!(out.results.len(), txs.len());
+    debug_assert_eq!(tx_leaves.len(), txs.len());
+    debug_assert_eq!(result_leaves.len(), txs.len());
+    out.sealing = Some(Sealing {
+        tx_leaves,
+        result_leaves,
+        state_delta: delta,
+    });
+    Ok(out)
 }

@@ -81,14 +81,14 @@ pub fn merged_range(
 /// The state as seen by a transaction in a block: the block's earlier writes
 /// over the committed store.
 pub struct BlockView<'a> {
-    store: &'a dyn StateView,
+    store: &'a (dyn StateView + Sync),
     overlay: Overlay,
     log: Vec<StateWrite>,
 }
 
 impl<'a> BlockView<'a> {
     /// A view over the committed store with no writes yet.
-    pub fn new(store: &'a dyn StateView) -> BlockView<'a> {
+    pub fn new(store: &'a (dyn StateView + Sync)) -> BlockView<'a> {
         BlockView {
             store,
             overlay: Overlay::new(),
