@@ -10,7 +10,8 @@ use crate::contract::{BlockInfo, ContractError, Contracts};
 use crate::crypto::{Hash, PublicKey};
 use crate::executor::{ExecutionOutput, StoreView, execute_block, resolve_cert};
 use crate::identity::{CertCache, Certificate, Identity};
-use crate::state::StateView;
+use crate::state::{Overlay, StateView};
+use crate::store::pending::PendingSnapshot;
 use crate::state_root::LtHash;
 use crate::store::{BlockCommit, Head, HistoryEntry, Store, StoreError, TxLocation};
 use crate::system::{CONFIG_CONTRACT, ConfigContract, config_state_key, genesis_config};
@@ -52,6 +53,28 @@ pub struct ExecutedBlock {
     commit: BlockCommit,
     lthash: LtHash,
     config_changed: bool,
+    /// Final value per key written, for executing the next block on top of
+    /// this one before it is committed.
+    overlay: Overlay,
+}
+
+/// What [`Ledger::commit_and_propose`] and [`Ledger::commit_and_verify`]
+/// return: the durable head, and the next block executed on top of it.
+#[derive(Debug)]
+pub struct Pipelined {
+    /// The block just committed: durable when this is returned.
+    pub head: Head,
+    /// The next block, executed while the commit was written (not
+    /// committed), or why it could not be executed.
+    pub next: Result<ExecutedBlock, LedgerError>,
+}
+
+/// Where a block is executed: on the committed head, or on a block whose
+/// commit is in flight.
+struct Base<'a> {
+    tip: Option<Tip>,
+    lthash: &'a LtHash,
+    pending: Option<&'a ExecutedBlock>,
 }
 
 /// A committed transaction with its result.
@@ -215,6 +238,7 @@ impl<S: Store> Ledger<S> {
         }
         let config = Self::genesis_config_of(&genesis_tx)?;
         let executed = self.execute(
+            &self.base(),
             &config,
             vec![genesis_tx],
             0,
@@ -241,11 +265,22 @@ impl<S: Store> Ledger<S> {
         timestamp_ms: u64,
         proposer: PublicKey,
     ) -> Result<ExecutedBlock, LedgerError> {
-        let tip = self.tip.ok_or(LedgerError::NoGenesis)?;
+        self.propose_on(&self.base(), txs, timestamp_ms, proposer)
+    }
+
+    fn propose_on(
+        &self,
+        base: &Base<'_>,
+        txs: Vec<Vec<u8>>,
+        timestamp_ms: u64,
+        proposer: PublicKey,
+    ) -> Result<ExecutedBlock, LedgerError> {
+        let tip = base.tip.ok_or(LedgerError::NoGenesis)?;
         let config = self.config.clone().ok_or(LedgerError::NoGenesis)?;
         // Block time never goes backwards, whatever the proposer's clock says.
         let timestamp_ms = timestamp_ms.max(tip.timestamp_ms);
         self.execute(
+            base,
             &config,
             txs,
             tip.head.height + 1,
@@ -255,8 +290,17 @@ impl<S: Store> Ledger<S> {
         )
     }
 
+    fn base(&self) -> Base<'_> {
+        Base {
+            tip: self.tip,
+            lthash: &self.lthash,
+            pending: None,
+        }
+    }
+
     fn execute(
         &self,
+        base: &Base<'_>,
         config: &ChannelConfig,
         txs: Vec<Vec<u8>>,
         height: u64,
@@ -284,9 +328,16 @@ impl<S: Store> Ledger<S> {
             height,
             timestamp_ms,
         };
-        let snapshot = self.store.snapshot()?;
+        let committed = self.store.snapshot()?;
+        let layered = base.pending.map(|p| {
+            PendingSnapshot::new(&*committed, &p.overlay, p.commit.height, &p.commit.txs)
+        });
+        let snapshot: &dyn crate::store::Snapshot = match &layered {
+            Some(l) => l,
+            None => &*committed,
+        };
         let out = execute_block(
-            &*snapshot,
+            snapshot,
             &self.contracts,
             config,
             &info,
@@ -294,7 +345,7 @@ impl<S: Store> Ledger<S> {
             self.pool.as_deref(),
             &self.cert_cache,
         )?;
-        self.seal(&*snapshot, out, txs, info, prev_hash, proposer)
+        self.seal(snapshot, base.lthash, out, txs, info, prev_hash, proposer)
     }
 
     /// The state-root change of a block computed from its final writes:
@@ -317,16 +368,18 @@ impl<S: Store> Ledger<S> {
         Ok(d)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn seal(
         &self,
         snapshot: &dyn crate::store::Snapshot,
+        base_lthash: &LtHash,
         mut out: ExecutionOutput,
         txs: Vec<Vec<u8>>,
         info: BlockInfo,
         prev_hash: Hash,
         proposer: PublicKey,
     ) -> Result<ExecutedBlock, LedgerError> {
-        let mut lthash = self.lthash.clone();
+        let mut lthash = base_lthash.clone();
         let config_changed = out.overlay.contains_key(&config_state_key());
         let (tx_root, results_root) = match out.sealing.take() {
             // The parallel path hashed every leaf and the state-root delta
@@ -381,6 +434,7 @@ impl<S: Store> Ledger<S> {
             commit,
             lthash,
             config_changed,
+            overlay: out.overlay,
         })
     }
 
@@ -388,6 +442,10 @@ impl<S: Store> Ledger<S> {
     /// re-executing it: the chain link, the time, the roots, every result
     /// and the state root must match. Returns it ready to commit.
     pub fn verify(&self, bytes: &[u8]) -> Result<ExecutedBlock, LedgerError> {
+        self.verify_on(&self.base(), bytes)
+    }
+
+    fn verify_on(&self, base: &Base<'_>, bytes: &[u8]) -> Result<ExecutedBlock, LedgerError> {
         let decoded = Block::decode(bytes)?;
         let block = decoded.block;
         let h = &block.header;
@@ -396,7 +454,7 @@ impl<S: Store> Ledger<S> {
             reason,
         };
         block.check_body()?;
-        let (config, prev_hash) = match self.tip {
+        let (config, prev_hash) = match base.tip {
             None => {
                 if h.height != 0 || h.prev_hash != Hash::ZERO || block.txs.len() != 1 {
                     return Err(
@@ -427,6 +485,7 @@ impl<S: Store> Ledger<S> {
             return Err(invalid(format!("block for channel {:?}", h.channel)).into());
         }
         let executed = self.execute(
+            base,
             &config,
             block.txs.clone(),
             h.height,
@@ -448,6 +507,12 @@ impl<S: Store> Ledger<S> {
 
     /// Commits an executed block: one atomic, durable store write.
     pub fn commit(&mut self, executed: ExecutedBlock) -> Result<Head, LedgerError> {
+        self.check_on_tip(&executed)?;
+        self.store.commit_block(&executed.commit)?;
+        self.committed(executed)
+    }
+
+    fn check_on_tip(&self, executed: &ExecutedBlock) -> Result<(), LedgerError> {
         let expected = self.tip.map_or(0, |t| t.head.height + 1);
         if executed.block.header.height != expected
             || executed.block.header.prev_hash != self.tip.map_or(Hash::ZERO, |t| t.head.hash)
@@ -458,7 +523,11 @@ impl<S: Store> Ledger<S> {
             }
             .into());
         }
-        self.store.commit_block(&executed.commit)?;
+        Ok(())
+    }
+
+    /// Moves the ledger to `executed` once the store holds it.
+    fn committed(&mut self, executed: ExecutedBlock) -> Result<Head, LedgerError> {
         let head = Head {
             height: executed.block.header.height,
             hash: executed.hash,
@@ -476,6 +545,78 @@ impl<S: Store> Ledger<S> {
         }
         debug_assert_eq!(self.lthash.root(), executed.block.header.state_root);
         Ok(head)
+    }
+
+    /// Commits `executed` (block N) and, while its store write is in
+    /// flight, executes `txs` as block N+1 on top of it, reading N's writes
+    /// and transactions from memory. The result equals [`Ledger::commit`]
+    /// followed by [`Ledger::propose`].
+    ///
+    /// The head is returned only once N's write is durable; if that write
+    /// fails, the ledger stays where it was and N+1 is dropped. N+1 is never
+    /// committed here: commit it (or pipeline it with N+2) next. A block
+    /// that changes the channel config is committed first and N+1 executed
+    /// after, since N+1 must run under the new config.
+    pub fn commit_and_propose(
+        &mut self,
+        executed: ExecutedBlock,
+        txs: Vec<Vec<u8>>,
+        timestamp_ms: u64,
+        proposer: PublicKey,
+    ) -> Result<Pipelined, LedgerError> {
+        self.pipeline(executed, |ledger, base| {
+            ledger.propose_on(base, txs, timestamp_ms, proposer)
+        })
+    }
+
+    /// Like [`Ledger::commit_and_propose`], for a block N+1 received from
+    /// elsewhere: verifies `next` on top of `executed` while `executed` is
+    /// written.
+    pub fn commit_and_verify(
+        &mut self,
+        executed: ExecutedBlock,
+        next: &[u8],
+    ) -> Result<Pipelined, LedgerError> {
+        self.pipeline(executed, |ledger, base| ledger.verify_on(base, next))
+    }
+
+    fn pipeline(
+        &mut self,
+        executed: ExecutedBlock,
+        run_next: impl FnOnce(&Self, &Base<'_>) -> Result<ExecutedBlock, LedgerError> + Send,
+    ) -> Result<Pipelined, LedgerError> {
+        self.check_on_tip(&executed)?;
+        if executed.config_changed {
+            let head = self.commit(executed)?;
+            let next = run_next(self, &self.base());
+            return Ok(Pipelined { head, next });
+        }
+        let ledger: &Self = self;
+        let base = Base {
+            tip: Some(Tip {
+                head: Head {
+                    height: executed.block.header.height,
+                    hash: executed.hash,
+                },
+                timestamp_ms: executed.block.header.timestamp_ms,
+            }),
+            lthash: &executed.lthash,
+            pending: Some(&executed),
+        };
+        // The one thread the ledger starts itself: the store write, which
+        // mostly waits on the disk, runs beside the next block's execution.
+        // Both only read the ledger; neither result depends on the timing.
+        let (written, next) = std::thread::scope(|scope| {
+            let writer = scope.spawn(|| ledger.store.commit_block(&executed.commit));
+            let next = run_next(ledger, &base);
+            let written = writer.join().unwrap_or_else(|_| {
+                Err(StoreError::Backend("the commit thread panicked".into()))
+            });
+            (written, next)
+        });
+        written?;
+        let head = self.committed(executed)?;
+        Ok(Pipelined { head, next })
     }
 
     /// Executes and commits `txs` as the next block (the embedded,

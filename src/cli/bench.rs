@@ -12,6 +12,40 @@ fn tps(txs: usize, secs: f64) -> f64 {
     txs as f64 / secs.max(1e-9)
 }
 
+/// CPU time used so far by each thread of this process, in nanoseconds,
+/// by thread id (Linux `schedstat`; `None` elsewhere). On a shared machine,
+/// CPU time per transaction is steadier than wall time.
+fn thread_cpu_ns() -> Option<std::collections::HashMap<String, u64>> {
+    let mut out = std::collections::HashMap::new();
+    // Bounded by the number of threads of this process.
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let task = task.ok()?;
+        let text = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+        let ns = text.split_whitespace().next()?.parse::<u64>().ok()?;
+        out.insert(task.file_name().to_string_lossy().into_owned(), ns);
+    }
+    Some(out)
+}
+
+/// CPU time spent between two [`thread_cpu_ns`] readings by the threads
+/// alive at the second (threads that ended in between are not counted).
+fn cpu_between_s(
+    before: &std::collections::HashMap<String, u64>,
+    after: &std::collections::HashMap<String, u64>,
+) -> f64 {
+    let ns: u64 = after
+        .iter()
+        .map(|(tid, ns)| ns.saturating_sub(before.get(tid).copied().unwrap_or(0)))
+        .sum();
+    ns as f64 / 1e9
+}
+
+/// Best wall time and least CPU time over the rounds, in seconds.
+struct Timing {
+    wall_s: f64,
+    cpu_s: Option<f64>,
+}
+
 pub fn validate(txs: usize, threads: usize, rounds: usize) -> Result<(), CliError> {
     if !(1..=10_000).contains(&txs) {
         return Err(CliError(format!(
@@ -29,14 +63,20 @@ pub fn validate(txs: usize, threads: usize, rounds: usize) -> Result<(), CliErro
     w.ledger.set_threads(threads);
     w.ledger
         .propose(w.txs.clone(), w.timestamp_ms, w.proposer)?;
-    let best = |f: &mut dyn FnMut() -> Result<(), CliError>| -> Result<f64, CliError> {
-        let mut best = f64::MAX;
+    let best = |f: &mut dyn FnMut() -> Result<(), CliError>| -> Result<Timing, CliError> {
+        let mut wall_s = f64::MAX;
+        let mut cpu_s: Option<f64> = None;
         for _ in 0..rounds {
+            let cpu0 = thread_cpu_ns();
             let t = Instant::now();
             f()?;
-            best = best.min(t.elapsed().as_secs_f64());
+            wall_s = wall_s.min(t.elapsed().as_secs_f64());
+            if let (Some(a), Some(b)) = (cpu0, thread_cpu_ns()) {
+                let s = cpu_between_s(&a, &b);
+                cpu_s = Some(cpu_s.map_or(s, |c| c.min(s)));
+            }
         }
-        Ok(best)
+        Ok(Timing { wall_s, cpu_s })
     };
     let raw = best(&mut || {
         let ok = workload::verify_all(&sigs, &pool);
@@ -58,25 +98,40 @@ pub fn validate(txs: usize, threads: usize, rounds: usize) -> Result<(), CliErro
         Ok(())
     })?;
     println!("{txs} transfers, {threads} threads, best of {rounds} runs:");
+    let cpu_us = |t: &Timing| {
+        t.cpu_s
+            .map(|c| format!("{:>7.1} CPU us/tx", c * 1e6 / txs as f64))
+            .unwrap_or_default()
+    };
     println!(
-        "  raw signature verification ({threads} threads): {:>9.0} tx/s",
-        tps(txs, raw)
+        "  raw signature verification ({threads} threads): {:>9.0} tx/s {}",
+        tps(txs, raw.wall_s),
+        cpu_us(&raw)
     );
     println!(
-        "  validate + execute ({threads} threads):         {:>9.0} tx/s",
-        tps(txs, parallel)
+        "  validate + execute ({threads} threads):         {:>9.0} tx/s {}",
+        tps(txs, parallel.wall_s),
+        cpu_us(&parallel)
     );
     println!(
-        "  validate + execute (sequential):          {:>9.0} tx/s",
-        tps(txs, sequential)
+        "  validate + execute (sequential):          {:>9.0} tx/s {}",
+        tps(txs, sequential.wall_s),
+        cpu_us(&sequential)
     );
     println!(
         "  validate / raw signatures:                {:>9.2}",
-        raw / parallel
+        raw.wall_s / parallel.wall_s
     );
     println!(
         "  parallel / sequential:                    {:>9.2}x",
-        sequential / parallel
+        sequential.wall_s / parallel.wall_s
     );
+    if let (Some(r), Some(p)) = (raw.cpu_s, parallel.cpu_s) {
+        // What the ratio would be with both threads fully busy on this work.
+        println!(
+            "  raw / validate CPU time:                  {:>9.2}",
+            r / p
+        );
+    }
     Ok(())
 }

@@ -10,6 +10,7 @@ use crate::crypto::Hash;
 use borsh::{BorshDeserialize, BorshSerialize};
 
 pub mod conformance;
+pub mod pending;
 pub mod redb;
 #[cfg(feature = "sled")]
 pub mod sled;
