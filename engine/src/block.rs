@@ -235,7 +235,15 @@ pub enum BlockError {
 impl Block {
     /// Encodes the block.
     pub fn encode(&self) -> Vec<u8> {
-        codec::encode(self)
+        // Transactions dominate; results of valid transactions are small.
+        let estimate_bytes = self
+            .txs
+            .iter()
+            .map(|t| t.len() + 4)
+            .sum::<usize>()
+            .saturating_add(self.results.len() * 32)
+            .saturating_add(512);
+        codec::encode_with_capacity(self, estimate_bytes)
     }
 
     /// Decodes a block strictly and hashes its header's exact bytes.

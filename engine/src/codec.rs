@@ -69,7 +69,16 @@ pub fn decode_prefix<T: BorshDeserialize>(
 
 /// Encodes a value. Encoding into memory cannot fail for our types.
 pub fn encode<T: BorshSerialize + ?Sized>(value: &T) -> Vec<u8> {
-    let mut out = Vec::new();
+    encode_with_capacity(value, 0)
+}
+
+/// [`encode`] into a buffer of `capacity_bytes` reserved up front (for large
+/// values of known size, such as blocks: no copying while the buffer grows).
+pub fn encode_with_capacity<T: BorshSerialize + ?Sized>(
+    value: &T,
+    capacity_bytes: usize,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(capacity_bytes);
     // Writing to a Vec<u8> never returns an I/O error.
     value
         .serialize(&mut out)

@@ -422,7 +422,9 @@ impl<S: Store> Ledger<S> {
         let commit = BlockCommit {
             height: block.header.height,
             hash,
-            block: bytes.clone(),
+            // Filled with `bytes` when committed: a large block is not
+            // copied for nothing.
+            block: Vec::new(),
             txs: out.tx_index,
             writes: out.log,
             lthash: lthash.to_bytes(),
@@ -506,8 +508,9 @@ impl<S: Store> Ledger<S> {
     }
 
     /// Commits an executed block: one atomic, durable store write.
-    pub fn commit(&mut self, executed: ExecutedBlock) -> Result<Head, LedgerError> {
+    pub fn commit(&mut self, mut executed: ExecutedBlock) -> Result<Head, LedgerError> {
         self.check_on_tip(&executed)?;
+        executed.commit.block = std::mem::take(&mut executed.bytes);
         self.store.commit_block(&executed.commit)?;
         self.committed(executed)
     }
@@ -582,7 +585,7 @@ impl<S: Store> Ledger<S> {
 
     fn pipeline(
         &mut self,
-        executed: ExecutedBlock,
+        mut executed: ExecutedBlock,
         run_next: impl FnOnce(&Self, &Base<'_>) -> Result<ExecutedBlock, LedgerError> + Send,
     ) -> Result<Pipelined, LedgerError> {
         self.check_on_tip(&executed)?;
@@ -591,6 +594,7 @@ impl<S: Store> Ledger<S> {
             let next = run_next(self, &self.base());
             return Ok(Pipelined { head, next });
         }
+        executed.commit.block = std::mem::take(&mut executed.bytes);
         let ledger: &Self = self;
         let base = Base {
             tip: Some(Tip {

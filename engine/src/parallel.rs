@@ -61,21 +61,60 @@ const CHUNKS_PER_THREAD_MIN: usize = 4;
 /// Corrections hashed per task in the final state-root pass.
 const CORRECTIONS_PER_TASK: usize = 64;
 
+/// A 64-bit digest of a state key, computed on the parallel threads, so
+/// that the in-order pass can rule out most conflicts with one probe of a
+/// hash set instead of an ordered-map search over long keys. Collisions only
+/// cost an exact check; they never change an outcome.
+fn key_digest(key: &[u8]) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut h = std::hash::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
+}
+
+/// Hashes [`key_digest`] values, which are uniform already, by identity.
+#[derive(Default)]
+struct DigestHasher(u64);
+
+impl std::hash::Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used; fold anything else in anyway.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// Digests of the keys written so far in the block.
+type WrittenDigests =
+    std::collections::HashSet<u64, std::hash::BuildHasherDefault<DigestHasher>>;
+
+/// A key read with `get`: its digest, the key, and the committed value.
+type KeyRead = (u64, Vec<u8>, Option<Vec<u8>>);
+
 /// What one optimistic execution read.
 #[derive(Debug, Default)]
 struct ReadSet {
-    /// Keys read with `get`, and the committed value each returned.
-    keys: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    keys: Vec<KeyRead>,
     ranges: Vec<(Vec<u8>, Option<Vec<u8>>)>,
 }
 
 impl ReadSet {
-    /// Whether any key in `written` falls in this read set.
-    fn conflicts(&self, written: &Overlay) -> bool {
+    /// Whether any key in `written` (whose digests are `digests`) falls in
+    /// this read set.
+    fn conflicts(&self, written: &Overlay, digests: &WrittenDigests) -> bool {
         if written.is_empty() {
             return false;
         }
-        self.keys.iter().any(|(k, _)| written.contains_key(k))
+        self.keys
+            .iter()
+            .any(|(d, k, _)| digests.contains(d) && written.contains_key(k))
             || self.ranges.iter().any(|(start, end)| {
                 let mut hit = written.range::<[u8], _>((
                     std::ops::Bound::Included(start.as_slice()),
@@ -91,7 +130,7 @@ impl ReadSet {
 
     /// The committed value of `key` if this execution read it.
     fn value_of(&self, key: &[u8]) -> Option<&Option<Vec<u8>>> {
-        self.keys.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.keys.iter().find(|(_, k, _)| k == key).map(|(_, _, v)| v)
     }
 }
 
@@ -107,7 +146,7 @@ impl StateView for RecordingView<'_> {
         self.reads
             .borrow_mut()
             .keys
-            .push((key.to_vec(), value.clone()));
+            .push((key_digest(key), key.to_vec(), value.clone()));
         Ok(value)
     }
 
@@ -129,6 +168,8 @@ struct Speculation {
     /// The committed value of each key of `outcome.writes`, in the same
     /// order; its state-root delta (in the chunk's sum) assumed these.
     before: Vec<Option<Vec<u8>>>,
+    /// [`key_digest`] of each key of `outcome.writes`, in the same order.
+    write_digests: Vec<u64>,
     /// Leaf hash of the encoded result.
     result_leaf: Hash,
 }
@@ -169,6 +210,8 @@ struct Committer<'v> {
     result_leaves: Vec<Hash>,
     delta: LtHash,
     corrections: Vec<Correction>,
+    /// Digests of every key in `view`'s overlay.
+    written: WrittenDigests,
 }
 
 /// What the in-order step needs besides the committer.
@@ -245,19 +288,29 @@ impl Committer<'_> {
         let mut ops: Vec<(Vec<u8>, Vec<u8>, i8)> = Vec::new();
         let mut kept_leaf = None;
         let mut unused = Some(spec);
+        let written = &mut self.written;
         self.acc.step(
             Prepared::Admitted(admitted),
             |admitted, view| {
                 let spec = unused.take().ok_or_else(|| {
                     StoreError::Corrupt("a transaction ran twice in the in-order pass".into())
                 })?;
-                if !spec.reads.conflicts(view.overlay()) {
+                if !spec.reads.conflicts(view.overlay(), written) {
                     // Same reads as sequential execution, so the same outcome.
                     // Its delta assumed committed values; correct it for
                     // keys an earlier transaction of the block wrote:
                     // `-before_now + before_committed` (the new value's
                     // element stays).
-                    for ((key, _), committed) in spec.outcome.writes.iter().zip(&spec.before) {
+                    for (((key, _), committed), digest) in spec
+                        .outcome
+                        .writes
+                        .iter()
+                        .zip(&spec.before)
+                        .zip(&spec.write_digests)
+                    {
+                        if !written.contains(digest) {
+                            continue;
+                        }
                         if let Some(now) = view.overlay().get(key) {
                             if let Some(v) = now {
                                 ops.push((key.clone(), v.clone(), -1));
@@ -266,6 +319,9 @@ impl Committer<'_> {
                                 ops.push((key.clone(), v.clone(), 1));
                             }
                         }
+                    }
+                    if spec.outcome.result.status.is_valid() {
+                        written.extend(spec.write_digests.iter().copied());
                     }
                     kept_leaf = Some(spec.result_leaf);
                     return Ok(spec.outcome);
@@ -281,6 +337,9 @@ impl Committer<'_> {
                     if let Some(v) = after {
                         ops.push((key.clone(), v.clone(), 1));
                     }
+                }
+                if outcome.result.status.is_valid() {
+                    written.extend(outcome.writes.keys().map(|k| key_digest(k)));
                 }
                 Ok(outcome)
             },
@@ -337,7 +396,9 @@ fn run_chunk(
         let outcome = run_tx(&view, env.contracts, env.config, env.block, &admitted)?;
         let reads = view.reads.into_inner();
         let mut before = Vec::with_capacity(outcome.writes.len());
+        let mut write_digests = Vec::with_capacity(outcome.writes.len());
         for (key, after) in &outcome.writes {
+            write_digests.push(key_digest(key));
             let old = match reads.value_of(key) {
                 Some(v) => v.clone(),
                 // A blind write: the committed value was not read.
@@ -358,6 +419,7 @@ fn run_chunk(
                 outcome,
                 reads,
                 before,
+                write_digests,
                 result_leaf,
             },
         });
@@ -427,6 +489,7 @@ pub fn execute_block_parallel(
         result_leaves: Vec::with_capacity(txs.len()),
         delta: LtHash::zero(),
         corrections: Vec::new(),
+        written: WrittenDigests::with_capacity_and_hasher(txs.len() * 2, Default::default()),
     });
     let commit_error: Mutex<Option<StoreError>> = Mutex::new(None);
     pool.broadcast(|_| {
