@@ -6,6 +6,11 @@
 //! - `validate/hot/threads_2`: the same with half of them paying one account;
 //! - `sigverify/raw/threads_2`: only the 10,000 `verify_strict` checks;
 //! - `pipeline/commit/threads_2`: validate, execute and durably commit.
+//! - `pipeline/sequential/threads_2` and `pipeline/overlapped/threads_2`:
+//!   commit a validated block N, then validate block N+1 (the same
+//!   transactions again, so every one is verified and then refused as a
+//!   replay of N): one after the other, or with N's store write overlapped
+//!   with N+1's validation (`Ledger::commit_and_propose`).
 //!
 //! "Validate" is `Ledger::propose`: admission (decode, certificate, signature,
 //! replay), execution and sealing (state root, Merkle roots), without commit.
@@ -90,27 +95,62 @@ fn pipeline(c: &mut Criterion) {
     g.throughput(Throughput::Elements(TXS as u64));
     g.sample_size(10);
     let mut n = 0u32;
+    let mut fresh = |threads: usize| {
+        n += 1;
+        let path = dir.path().join(format!("run{n}.redb"));
+        std::fs::copy(&template, &path).expect("copy");
+        let store: DynStore = Arc::new(RedbStore::open(&path).expect("store"));
+        let mut ledger = productivist_engine::ledger::Ledger::open(
+            store,
+            productivist::embedded::native_contracts(),
+        )
+        .expect("open");
+        ledger.set_threads(threads);
+        ledger
+    };
     g.bench_function("commit/threads_2", |b| {
         b.iter_batched(
-            || {
-                n += 1;
-                let path = dir.path().join(format!("run{n}.redb"));
-                std::fs::copy(&template, &path).expect("copy");
-                let store: DynStore = Arc::new(RedbStore::open(&path).expect("store"));
-                let mut ledger = productivist_engine::ledger::Ledger::open(
-                    store,
-                    productivist::embedded::native_contracts(),
-                )
-                .expect("open");
-                ledger.set_threads(2);
-                ledger
-            },
+            || fresh(2),
             |mut ledger| {
                 let executed = ledger
                     .propose(txs.0.clone(), txs.1, txs.2)
                     .expect("propose");
                 ledger.commit(executed).expect("commit");
                 ledger
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    // Block N validated outside the measurement; measured: its commit and
+    // the validation of block N+1.
+    let with_block_n = |ledger: productivist_engine::ledger::Ledger<DynStore>| {
+        let executed = ledger
+            .propose(txs.0.clone(), txs.1, txs.2)
+            .expect("propose");
+        (ledger, executed)
+    };
+    g.bench_function("sequential/threads_2", |b| {
+        b.iter_batched(
+            || with_block_n(fresh(2)),
+            |(mut ledger, executed)| {
+                ledger.commit(executed).expect("commit");
+                let next = ledger
+                    .propose(txs.0.clone(), txs.1 + 1, txs.2)
+                    .expect("propose");
+                (ledger, next)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("overlapped/threads_2", |b| {
+        b.iter_batched(
+            || with_block_n(fresh(2)),
+            |(mut ledger, executed)| {
+                let p = ledger
+                    .commit_and_propose(executed, txs.0.clone(), txs.1 + 1, txs.2)
+                    .expect("commit");
+                let next = p.next.expect("propose");
+                (ledger, next)
             },
             BatchSize::PerIteration,
         )
