@@ -4,9 +4,9 @@
 //! [`execute_block`] with one thread is the reference semantics. With more
 //! threads ([`crate::parallel`]) admission and a first, optimistic execution
 //! of every transaction run in parallel against the committed state, recording
-//! what each read; then a deterministic pass in block order keeps each
-//! optimistic result whose reads no earlier transaction of the block wrote,
-//! and re-executes the others on the block's current state. Results, events,
+//! what each read; a deterministic pass in block order, overlapped with that,
+//! keeps each optimistic result whose reads no earlier transaction of the
+//! block wrote, and re-executes the others on the block's current state. Results, events,
 //! writes and the state root are identical to sequential execution, for any
 //! thread count.
 

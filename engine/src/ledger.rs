@@ -11,8 +11,8 @@ use crate::crypto::{Hash, PublicKey};
 use crate::executor::{ExecutionOutput, StoreView, execute_block, resolve_cert};
 use crate::identity::{CertCache, Certificate, Identity};
 use crate::state::{Overlay, StateView};
-use crate::store::pending::PendingSnapshot;
 use crate::state_root::LtHash;
+use crate::store::pending::PendingSnapshot;
 use crate::store::{BlockCommit, Head, HistoryEntry, Store, StoreError, TxLocation};
 use crate::system::{CONFIG_CONTRACT, ConfigContract, config_state_key, genesis_config};
 use crate::tx::{Transaction, decode_tx};
@@ -329,9 +329,9 @@ impl<S: Store> Ledger<S> {
             timestamp_ms,
         };
         let committed = self.store.snapshot()?;
-        let layered = base.pending.map(|p| {
-            PendingSnapshot::new(&*committed, &p.overlay, p.commit.height, &p.commit.txs)
-        });
+        let layered = base
+            .pending
+            .map(|p| PendingSnapshot::new(&*committed, &p.overlay, p.commit.height, &p.commit.txs));
         let snapshot: &dyn crate::store::Snapshot = match &layered {
             Some(l) => l,
             None => &*committed,
@@ -613,9 +613,9 @@ impl<S: Store> Ledger<S> {
         let (written, next) = std::thread::scope(|scope| {
             let writer = scope.spawn(|| ledger.store.commit_block(&executed.commit));
             let next = run_next(ledger, &base);
-            let written = writer.join().unwrap_or_else(|_| {
-                Err(StoreError::Backend("the commit thread panicked".into()))
-            });
+            let written = writer
+                .join()
+                .unwrap_or_else(|_| Err(StoreError::Backend("the commit thread panicked".into())));
             (written, next)
         });
         written?;

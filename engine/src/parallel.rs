@@ -92,8 +92,7 @@ impl std::hash::Hasher for DigestHasher {
 }
 
 /// Digests of the keys written so far in the block.
-type WrittenDigests =
-    std::collections::HashSet<u64, std::hash::BuildHasherDefault<DigestHasher>>;
+type WrittenDigests = std::collections::HashSet<u64, std::hash::BuildHasherDefault<DigestHasher>>;
 
 /// A key read with `get`: its digest, the key, and the committed value.
 type KeyRead = (u64, Vec<u8>, Option<Vec<u8>>);
@@ -130,7 +129,10 @@ impl ReadSet {
 
     /// The committed value of `key` if this execution read it.
     fn value_of(&self, key: &[u8]) -> Option<&Option<Vec<u8>>> {
-        self.keys.iter().find(|(_, k, _)| k == key).map(|(_, _, v)| v)
+        self.keys
+            .iter()
+            .find(|(_, k, _)| k == key)
+            .map(|(_, _, v)| v)
     }
 }
 
@@ -270,7 +272,8 @@ impl Committer<'_> {
         for item in chunk.items {
             match item {
                 Item::Rejected { result, leaf } => {
-                    self.acc.step(Prepared::Rejected(result), no_run, &mut self.view)?;
+                    self.acc
+                        .step(Prepared::Rejected(result), no_run, &mut self.view)?;
                     self.result_leaves.push(leaf);
                 }
                 Item::Admitted { admitted, spec } => self.consume_admitted(admitted, spec, env)?,
@@ -350,12 +353,13 @@ impl Committer<'_> {
             cancel_speculation(spec, &mut ops);
         }
         self.correct(ops);
-        let leaf = match kept_leaf {
-            Some(leaf) => leaf,
-            None => self.acc.last_result().map(result_leaf).ok_or_else(|| {
-                StoreError::Corrupt("in-order pass recorded no result".into())
-            })?,
-        };
+        let leaf =
+            match kept_leaf {
+                Some(leaf) => leaf,
+                None => self.acc.last_result().map(result_leaf).ok_or_else(|| {
+                    StoreError::Corrupt("in-order pass recorded no result".into())
+                })?,
+            };
         self.result_leaves.push(leaf);
         Ok(())
     }

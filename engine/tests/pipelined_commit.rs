@@ -18,7 +18,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 #[derive(BorshSerialize, BorshDeserialize)]
 enum Op {
     /// Moves `amount` from one key to another; refused when short.
-    Move { from: String, to: String, amount: u64 },
+    Move {
+        from: String,
+        to: String,
+        amount: u64,
+    },
     /// Writes the sum of every key under `acct/` to `total` (a range read).
     Total,
     /// Deletes a key.
@@ -156,7 +160,11 @@ fn pipelined_commits_equal_one_at_a_time_commits() {
         let mut piped = open(RedbStore::in_memory().unwrap(), &net, threads);
         let mut executed = piped.propose(blocks[0].clone(), 2_000, proposer).unwrap();
         for (i, txs) in blocks.iter().enumerate().skip(1) {
-            assert_eq!(executed.block, reference[i - 1], "block {i} threads={threads}");
+            assert_eq!(
+                executed.block,
+                reference[i - 1],
+                "block {i} threads={threads}"
+            );
             let p = piped
                 .commit_and_propose(executed, txs.clone(), 2_000 + i as u64, proposer)
                 .unwrap();
@@ -181,7 +189,9 @@ fn pipelined_verification_equals_one_at_a_time_verification() {
     let mut leader = open(RedbStore::in_memory().unwrap(), &net, 2);
     let mut encoded = Vec::new();
     for (i, txs) in blocks.iter().enumerate() {
-        let e = leader.propose(txs.clone(), 2_000 + i as u64, proposer).unwrap();
+        let e = leader
+            .propose(txs.clone(), 2_000 + i as u64, proposer)
+            .unwrap();
         encoded.push(e.bytes.clone());
         leader.commit(e).unwrap();
     }

@@ -128,10 +128,7 @@ pub fn validate(txs: usize, threads: usize, rounds: usize) -> Result<(), CliErro
     );
     if let (Some(r), Some(p)) = (raw.cpu_s, parallel.cpu_s) {
         // What the ratio would be with both threads fully busy on this work.
-        println!(
-            "  raw / validate CPU time:                  {:>9.2}",
-            r / p
-        );
+        println!("  raw / validate CPU time:                  {:>9.2}", r / p);
     }
     Ok(())
 }
