@@ -298,6 +298,7 @@ impl<S: Store> Ledger<S> {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn execute(
         &self,
         base: &Base<'_>,
