@@ -298,12 +298,20 @@ pub async fn run(
                 let seed = u64::from_le_bytes(me.0[..8].try_into().unwrap_or([0; 8]))
                     ^ crate::embedded::now_ms();
                 let rcfg = RaftConfig::new(my_id, seed);
-                let raft = if durable.is_empty() {
+                let mut raft = if durable.is_empty() {
                     Raft::new(rcfg, &voters)
                 } else {
                     Raft::restart(rcfg, durable)
                 }
                 .map_err(|e| ch_err(e.to_string()))?;
+                if raft.membership().voters().len() == 1 {
+                    // A sole voter has no one to wait for: let its election
+                    // timeout elapse now rather than after 10 to 20 ticks, so
+                    // a single-node appliance is ready in milliseconds.
+                    for _ in 0..raft.randomized_election_timeout_ticks() {
+                        raft.tick();
+                    }
+                }
                 let driver = Driver::new(
                     raft,
                     store,
