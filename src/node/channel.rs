@@ -13,6 +13,10 @@
 //! to every peer's mempool, so whichever node leads (now or after a
 //! failover) can order it. Only the leader cuts blocks.
 
+use super::catchup::{
+    CATCH_UP_RETRY_MS, CATCH_UP_STALL_MS, COMPACT_EVERY_ENTRIES_DEFAULT, Compaction,
+    LEDGER_BLOCKS_PER_FRAME_MAX, LedgerMark,
+};
 use super::mempool::{Mempool, MempoolError};
 use super::simplex_store::SimplexStore;
 use super::storage::{Applied, RaftStore, StorageError};
@@ -83,6 +87,16 @@ pub enum Input {
         /// First height of `blocks`.
         from_height: u64,
         /// Encoded protocol blocks, in height order.
+        blocks: Vec<Vec<u8>>,
+    },
+    /// A peer's answer to our ledger catch-up request (Raft, after the
+    /// leader compacted its log past us).
+    LedgerBlocks {
+        /// The peer.
+        from: NodeId,
+        /// Height of the first block.
+        from_height: u64,
+        /// Sealed ledger blocks, in height order.
         blocks: Vec<Vec<u8>>,
     },
     /// Stop the driver.
@@ -171,6 +185,15 @@ pub trait NodeConsensus: Consensus + Send + 'static {
     fn install_synced(&mut self, _blocks: &[Vec<u8>]) -> Result<usize, String> {
         Ok(0)
     }
+    /// The index of the log's snapshot, if this protocol compacts its log
+    /// behind the ledger (`None`: it does not).
+    fn snapshot_index(&self) -> Option<u64> {
+        None
+    }
+    /// Compacts the log up to `mark.index`, keeping the mark as snapshot.
+    fn compact_to(&mut self, _mark: &LedgerMark) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Durable storage of a protocol's state plus the node's applied mark.
@@ -204,6 +227,13 @@ impl NodeConsensus for productivist_consensus::raft::Raft {
             applied: self.applied_index(),
             ..ConsensusStatus::default()
         }
+    }
+    fn snapshot_index(&self) -> Option<u64> {
+        Some(productivist_consensus::raft::Raft::snapshot(self).index)
+    }
+    fn compact_to(&mut self, mark: &LedgerMark) -> Result<(), String> {
+        self.compact(mark.index, mark.encode())
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -425,6 +455,7 @@ pub struct Driver<C: NodeConsensus, D: Durable<C::Persist>> {
     inflight_blocks: usize,
     was_leader: bool,
     sync: SyncState,
+    compaction: Compaction,
 }
 
 impl<C: NodeConsensus, D: Durable<C::Persist>> Driver<C, D> {
@@ -454,7 +485,15 @@ impl<C: NodeConsensus, D: Durable<C::Persist>> Driver<C, D> {
             inflight_blocks: 0,
             was_leader: false,
             sync: SyncState::new(Instant::now()),
+            compaction: Compaction::new(COMPACT_EVERY_ENTRIES_DEFAULT),
         })
+    }
+
+    /// Compacts the log every `every_entries` applied entries (0: never;
+    /// only for protocols that compact, see [`NodeConsensus::snapshot_index`]).
+    pub fn with_compaction(mut self, every_entries: u64) -> Self {
+        self.compaction = Compaction::new(every_entries);
+        self
     }
 
     /// Runs until [`Input::Stop`] or a fatal error (recorded in the shared
@@ -567,6 +606,10 @@ impl<C: NodeConsensus, D: Durable<C::Persist>> Driver<C, D> {
                 {
                     self.install_synced(&agreed);
                 }
+            }
+            Input::LedgerBlocks { from, .. } => {
+                // Only wanted while catching up, which reads them itself.
+                tracing::debug!(channel = %self.shared.id, from, "unexpected ledger blocks dropped");
             }
             Input::Wake | Input::Stop => {}
         }
@@ -759,20 +802,180 @@ impl<C: NodeConsensus, D: Durable<C::Persist>> Driver<C, D> {
             for item in out.committed {
                 self.apply(item)?;
             }
+            self.maybe_compact();
         }
         Ok(())
     }
 
+    fn maybe_compact(&mut self) {
+        let Some(snapshot_index) = self.consensus.snapshot_index() else {
+            return;
+        };
+        let Some(mark) = self.compaction.due(snapshot_index, self.applied.index) else {
+            return;
+        };
+        match self.consensus.compact_to(&mark) {
+            Ok(()) => {
+                tracing::debug!(channel = %self.shared.id, index = mark.index, height = mark.height, "log compacted");
+            }
+            Err(e) => tracing::warn!(channel = %self.shared.id, "log compaction refused: {e}"),
+        }
+    }
+
+    /// A snapshot from the leader: the ledger must reach the block it
+    /// names before the entries after it apply (see `catchup.rs`).
     fn install_snapshot(&mut self, s: SnapshotToApply) -> Result<(), DriverError> {
         if s.index <= self.applied.index {
             return Ok(());
         }
-        // The node never compacts today, so a snapshot ahead of the ledger
-        // means a peer compacted: block sync is not implemented yet.
-        Err(DriverError::Fatal(format!(
-            "snapshot at consensus index {} is ahead of the ledger (applied {}); block sync after compaction is not implemented",
-            s.index, self.applied.index
-        )))
+        let mark = LedgerMark::decode(&s.data).map_err(DriverError::Fatal)?;
+        if mark.index != s.index {
+            return Err(DriverError::Fatal(format!(
+                "snapshot at index {} carries the mark of index {}",
+                s.index, mark.index
+            )));
+        }
+        self.catch_up(&mark)?;
+        self.applied = Applied {
+            index: mark.index,
+            height: mark.height,
+        };
+        self.durable.set_applied(self.applied)?;
+        self.compaction.applied(mark);
+        self.shared.head.send_replace(mark.height);
+        Ok(())
+    }
+
+    fn ledger_head(&self) -> Result<Option<productivist_engine::store::Head>, DriverError> {
+        Ok(self
+            .shared
+            .ledger
+            .read()
+            .map_err(|_| DriverError::Fatal("ledger lock poisoned".into()))?
+            .head())
+    }
+
+    /// Fetches, verifies by re-execution and commits ledger blocks until
+    /// the ledger's head is `mark`. Consensus messages that arrive meanwhile
+    /// are dropped (the protocol retransmits); bounded by
+    /// [`CATCH_UP_STALL_MS`] without progress.
+    fn catch_up(&mut self, mark: &LedgerMark) -> Result<(), DriverError> {
+        let started_at = self.ledger_head()?.map_or(0, |h| h.height);
+        tracing::info!(channel = %self.shared.id, from = started_at, to = mark.height, "catching up the ledger after a snapshot");
+        let mut last_progress = Instant::now();
+        let mut asked_at: Option<Instant> = None;
+        loop {
+            let head = self.ledger_head()?;
+            let height = head.map_or(0, |h| h.height);
+            if height >= mark.height {
+                let hash = self
+                    .shared
+                    .ledger
+                    .read()
+                    .map_err(|_| DriverError::Fatal("ledger lock poisoned".into()))?
+                    .block(mark.height)?
+                    .map(|b| b.header.hash());
+                if hash != Some(mark.hash) {
+                    return Err(DriverError::Fatal(format!(
+                        "the ledger block at height {} is not the one the leader's snapshot names ({})",
+                        mark.height, mark.hash
+                    )));
+                }
+                let synced = height - started_at;
+                self.shared
+                    .metrics
+                    .blocks_synced
+                    .fetch_add(synced, Ordering::Relaxed);
+                tracing::info!(channel = %self.shared.id, blocks = synced, height, "ledger caught up");
+                return Ok(());
+            }
+            if last_progress.elapsed() > Duration::from_millis(CATCH_UP_STALL_MS) {
+                return Err(DriverError::Fatal(format!(
+                    "ledger catch-up stalled at height {height} (target {}): no peer served the blocks",
+                    mark.height
+                )));
+            }
+            if asked_at.is_none_or(|t| t.elapsed() > Duration::from_millis(CATCH_UP_RETRY_MS)) {
+                let frame = Wire::LedgerRequest {
+                    channel: self.shared.id.clone(),
+                    from_height: height + 1,
+                }
+                .encode();
+                for key in self.peers.values() {
+                    let _ = self.net.send(key, frame.clone());
+                }
+                asked_at = Some(Instant::now());
+            }
+            let input = match self
+                .inputs
+                .recv_timeout(Duration::from_millis(CATCH_UP_RETRY_MS))
+            {
+                Ok(i) => i,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(DriverError::Fatal("stopped while catching up".into()));
+                }
+            };
+            match input {
+                Input::LedgerBlocks {
+                    from,
+                    from_height,
+                    blocks,
+                } if from_height == height + 1 => {
+                    let count = self.apply_ledger_blocks(from, mark.height, &blocks)?;
+                    if count > 0 {
+                        last_progress = Instant::now();
+                        // The next round asks at once from the new head.
+                        asked_at = None;
+                    }
+                }
+                Input::Stop => {
+                    // Nothing is half done: each block commits atomically,
+                    // and the next start resumes from the ledger's head.
+                    return Err(DriverError::Fatal("stopped while catching up".into()));
+                }
+                Input::SyncRequest { .. } | Input::Message { .. } => {
+                    self.shared
+                        .metrics
+                        .messages_dropped
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                Input::LedgerBlocks { .. } | Input::SyncBlocks { .. } | Input::Wake => {}
+            }
+        }
+    }
+
+    /// Verifies and commits `blocks` (up to `max_height`); a block that
+    /// does not verify ends this answer (the next request asks again).
+    fn apply_ledger_blocks(
+        &mut self,
+        from: NodeId,
+        max_height: u64,
+        blocks: &[Vec<u8>],
+    ) -> Result<usize, DriverError> {
+        let mut count = 0;
+        for bytes in blocks.iter().take(LEDGER_BLOCKS_PER_FRAME_MAX) {
+            let mut ledger = self
+                .shared
+                .ledger
+                .write()
+                .map_err(|_| DriverError::Fatal("ledger lock poisoned".into()))?;
+            if ledger.head().map_or(0, |h| h.height) >= max_height {
+                break;
+            }
+            let executed = match ledger.verify(bytes) {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::warn!(channel = %self.shared.id, from, "ledger block from a peer refused: {e}");
+                    break;
+                }
+            };
+            let head = ledger.commit(executed)?;
+            drop(ledger);
+            self.shared.head.send_replace(head.height);
+            count += 1;
+        }
+        Ok(count)
     }
 
     fn apply(&mut self, item: Committed) -> Result<(), DriverError> {
@@ -877,6 +1080,13 @@ impl<C: NodeConsensus, D: Durable<C::Persist>> Driver<C, D> {
             },
         };
         self.durable.set_applied(self.applied)?;
+        if committed_block && let Some(head) = self.ledger_head()? {
+            self.compaction.applied(LedgerMark {
+                index: self.applied.index,
+                height: head.height,
+                hash: head.hash,
+            });
+        }
         if committed_block {
             let m = &self.shared.metrics;
             m.blocks_committed.fetch_add(1, Ordering::Relaxed);

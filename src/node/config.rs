@@ -86,6 +86,11 @@ pub struct NodeConfig {
     /// block sync from the durable chain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bft_retained_blocks: Option<usize>,
+    /// Raft channels: compact the consensus log every this many applied
+    /// entries (default 4096; 0: never). A follower behind the compaction
+    /// point catches up by fetching ledger blocks from its peers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raft_compact_every_entries: Option<u64>,
 }
 
 fn tick_default() -> u64 {
@@ -213,6 +218,7 @@ pub fn write_node_configs(
             }],
             byzantine: None,
             bft_retained_blocks: None,
+            raft_compact_every_entries: None,
         };
         let path = node_config_path(dir, name);
         let text = toml::to_string_pretty(&config).map_err(|e| ConfigError::Invalid {

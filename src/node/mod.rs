@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod bft;
+pub mod catchup;
 pub mod channel;
 pub mod config;
 pub mod fault;
@@ -322,7 +323,11 @@ pub async fn run(
                     driver_rx,
                     tick,
                 )
-                .map_err(|e| ch_err(e.to_string()))?;
+                .map_err(|e| ch_err(e.to_string()))?
+                .with_compaction(
+                    cfg.raft_compact_every_entries
+                        .unwrap_or(catchup::COMPACT_EVERY_ENTRIES_DEFAULT),
+                );
                 let fatal = fatal.clone();
                 std::thread::Builder::new()
                     .name(format!("consensus-{id}"))
@@ -401,6 +406,7 @@ pub async fn run(
             (id.clone(), (h.shared.clone(), by_key))
         })
         .collect();
+    let dispatch_net = net.clone();
     let dispatch = tokio::spawn(async move {
         while let Some(frame) = inbound.recv().await {
             let wire = match Wire::decode(&frame.frame) {
@@ -441,6 +447,35 @@ pub async fn run(
                         && blocks.len() <= wire::SYNC_BLOCKS_PER_FRAME_MAX
                     {
                         let _ = shared.driver.try_send(Input::SyncBlocks {
+                            from: *from,
+                            from_height,
+                            blocks,
+                        });
+                    }
+                }
+                Wire::LedgerRequest {
+                    channel,
+                    from_height,
+                } => {
+                    if let Some((shared, by_key)) = routes.get(&channel)
+                        && by_key.contains_key(&frame.from)
+                    {
+                        let (shared, net, to) = (shared.clone(), dispatch_net.clone(), frame.from);
+                        tokio::task::spawn_blocking(move || {
+                            serve_ledger_blocks(&shared, &net, to, from_height)
+                        });
+                    }
+                }
+                Wire::LedgerBlocks {
+                    channel,
+                    from_height,
+                    blocks,
+                } => {
+                    if let Some((shared, by_key)) = routes.get(&channel)
+                        && let Some(from) = by_key.get(&frame.from)
+                        && blocks.len() <= catchup::LEDGER_BLOCKS_PER_FRAME_MAX
+                    {
+                        let _ = shared.driver.try_send(Input::LedgerBlocks {
                             from: *from,
                             from_height,
                             blocks,
@@ -513,6 +548,42 @@ pub async fn run(
     }
     tracing::info!(node = %cfg.name, "node stopped");
     Ok(())
+}
+
+/// Answers a peer's ledger catch-up request with committed blocks from
+/// `from_height` (bounded in count and bytes).
+fn serve_ledger_blocks(shared: &ChannelShared, net: &Network, to: PublicKey, from_height: u64) {
+    let mut blocks = Vec::new();
+    let mut bytes = 0usize;
+    if let Ok(ledger) = shared.ledger.read() {
+        let head = ledger.head().map_or(0, |h| h.height);
+        let mut height = from_height.max(1);
+        while height <= head && blocks.len() < catchup::LEDGER_BLOCKS_PER_FRAME_MAX {
+            match ledger.block_bytes(height) {
+                Ok(Some(b))
+                    if bytes + b.len() <= catchup::LEDGER_FRAME_BYTES_MAX || blocks.is_empty() =>
+                {
+                    bytes += b.len();
+                    blocks.push(b);
+                }
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(channel = %shared.id, height, "cannot read a block to serve: {e}");
+                    break;
+                }
+            }
+            height += 1;
+        }
+    }
+    let frame = Wire::LedgerBlocks {
+        channel: shared.id.clone(),
+        from_height,
+        blocks,
+    }
+    .encode();
+    if let Err(e) = net.send(&to, frame) {
+        tracing::debug!(channel = %shared.id, "ledger blocks for {} dropped: {e}", to.to_hex());
+    }
 }
 
 async fn gossip_loop(

@@ -11,8 +11,9 @@
 //! committed block (re-execution: the node computes the state root itself
 //! and never takes a peer's).
 //!
-//! Raft does not use this: its log is never compacted today, so a lagging
-//! follower catches up from the leader's log (see docs/NODE.md).
+//! Raft does not use this: a lagging follower catches up from the leader's
+//! log, or, behind its compaction point, from its peers' ledgers
+//! (`catchup.rs`).
 
 use productivist_consensus::NodeId;
 use std::collections::BTreeMap;

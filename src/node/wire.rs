@@ -45,6 +45,25 @@ pub enum Wire {
         /// Encoded protocol blocks.
         blocks: Vec<Vec<u8>>,
     },
+    /// Ledger catch-up (Raft, after the leader compacted its log past the
+    /// asker): send me your sealed ledger blocks of `channel` from
+    /// `from_height` (see `catchup.rs`).
+    LedgerRequest {
+        /// Channel id.
+        channel: String,
+        /// First height wanted.
+        from_height: u64,
+    },
+    /// Ledger catch-up answer: sealed blocks from `from_height`, in order
+    /// (bounded; empty if the sender has none).
+    LedgerBlocks {
+        /// Channel id.
+        channel: String,
+        /// Height of the first block.
+        from_height: u64,
+        /// Sealed ledger blocks.
+        blocks: Vec<Vec<u8>>,
+    },
 }
 
 impl Wire {
