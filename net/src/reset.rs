@@ -9,6 +9,11 @@
 //! anything and peers noticed only at the idle timeout. Deriving the key
 //! from the node's secret key makes the tokens survive restarts: a peer's
 //! stale connection is reset on its first packet and it re-dials at once.
+//!
+//! The connection-id generator needs the same treatment: quinn's default
+//! embeds a keyed checksum in every connection id and silently drops
+//! packets whose id does not verify, before any reset is considered, and
+//! its key is random per process too.
 
 use productivist_engine::crypto::KeyPair;
 use quinn::crypto::{CryptoError, HmacKey};
@@ -16,6 +21,22 @@ use quinn::crypto::{CryptoError, HmacKey};
 /// blake3 context for the derivation (domain separation from every other
 /// use of the node key).
 const CONTEXT: &str = "productivist/v1 quic stateless reset key";
+/// blake3 context for the connection-id checksum key.
+const CID_CONTEXT: &str = "productivist/v1 quic connection id key";
+
+/// The endpoint config of `node`: reset key and connection-id key derived
+/// from its node key, so that both survive a restart.
+pub fn endpoint_config(node: &KeyPair) -> quinn::EndpointConfig {
+    let mut config = quinn::EndpointConfig::new(std::sync::Arc::new(ResetKey::of(node)));
+    let derived = blake3::derive_key(CID_CONTEXT, &node.secret());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&derived[..8]);
+    let cid_key = u64::from_le_bytes(first);
+    config.cid_generator(move || {
+        Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
+    });
+    config
+}
 /// Bytes of a reset-token MAC.
 const MAC_BYTES: usize = 32;
 

@@ -4,7 +4,6 @@
 
 use crate::allowlist::Allowlist;
 use crate::frame::{FRAME_BYTES_MAX_DEFAULT, FrameError, PREFIX_BYTES};
-use crate::reset::ResetKey;
 use crate::tls::{SERVER_NAME, TlsError, client_crypto, public_key_of, server_crypto};
 use productivist_engine::crypto::{KeyPair, PublicKey};
 use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt};
@@ -125,7 +124,7 @@ impl Network {
         };
         let socket = std::net::UdpSocket::bind(config.listen).map_err(bind)?;
         let endpoint = Endpoint::new(
-            quinn::EndpointConfig::new(Arc::new(ResetKey::of(&key))),
+            crate::reset::endpoint_config(&key),
             Some(server),
             socket,
             Arc::new(quinn::TokioRuntime),
