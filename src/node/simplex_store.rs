@@ -74,7 +74,7 @@ pub struct SimplexStore {
 impl SimplexStore {
     /// Opens or creates the store at `path`.
     pub fn open(path: &Path) -> Result<SimplexStore, StorageError> {
-        let db = Database::create(path).map_err(backend)?;
+        let db = productivist_engine::store::redb::create_database(path).map_err(backend)?;
         let tx = db.begin_write().map_err(backend)?;
         {
             tx.open_table(META).map_err(backend)?;

@@ -60,7 +60,7 @@ fn encode<T: BorshSerialize>(value: &T) -> Result<Vec<u8>, StorageError> {
 impl RaftStore {
     /// Opens or creates the store at `path`.
     pub fn open(path: &Path) -> Result<RaftStore, StorageError> {
-        let db = Database::create(path).map_err(backend)?;
+        let db = productivist_engine::store::redb::create_database(path).map_err(backend)?;
         let tx = db.begin_write().map_err(backend)?;
         {
             tx.open_table(META).map_err(backend)?;

@@ -29,10 +29,35 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
+/// Opens the redb file at `path`, creating it if it is missing. A new file
+/// is created under a temporary name and renamed into place once redb has
+/// written its header, so a crash during creation never leaves a
+/// half-written file at `path` (which redb would refuse to open: "not a
+/// redb database"); a leftover temporary file is simply replaced.
+pub fn create_database(path: &Path) -> Result<Database, ::redb::DatabaseError> {
+    if path.exists() {
+        return Database::create(path);
+    }
+    let mut creating = path.as_os_str().to_owned();
+    creating.push(".creating");
+    let creating = std::path::PathBuf::from(creating);
+    if creating.exists() {
+        std::fs::remove_file(&creating)?;
+    }
+    drop(Database::create(&creating)?);
+    std::fs::File::open(&creating)?.sync_all()?;
+    std::fs::rename(&creating, path)?;
+    // The rename itself must be durable before anything is written.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Database::create(path)
+}
+
 impl RedbStore {
     /// Opens (or creates) the store file at `path`.
     pub fn open(path: &Path) -> Result<RedbStore, StoreError> {
-        Self::init(Database::create(path).map_err(backend)?)
+        Self::init(create_database(path).map_err(backend)?)
     }
 
     /// A store held in memory only (tests, building a genesis block).
@@ -242,5 +267,35 @@ impl Store for RedbStore {
         Ok(t.get(META_LTHASH)
             .map_err(backend)?
             .map(|v| v.value().to_vec()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    #[test]
+    fn creation_is_atomic_and_a_crash_leftover_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.redb");
+        // What a kill during an earlier creation leaves behind.
+        std::fs::write(dir.path().join("ledger.redb.creating"), b"half a header").unwrap();
+        let store = RedbStore::open(&path).unwrap();
+        assert!(store.head().unwrap().is_none());
+        drop(store);
+        assert!(path.exists());
+        assert!(!dir.path().join("ledger.redb.creating").exists());
+        // Reopening an existing file does not go through creation.
+        RedbStore::open(&path).unwrap();
+    }
+
+    #[test]
+    fn a_half_written_file_at_the_final_path_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.redb");
+        std::fs::write(&path, b"not redb").unwrap();
+        let err = RedbStore::open(&path).err().expect("refused");
+        assert!(!err.to_string().is_empty());
     }
 }
