@@ -142,6 +142,7 @@ fn world() -> World {
         node_key: proposer,
         channels,
         started: std::time::Instant::now(),
+        net: None,
     });
     World {
         state,
@@ -427,6 +428,7 @@ async fn a_members_only_public_channel_hides_the_application_pages() {
         node_key: net.nodes[0].2.public(),
         channels,
         started: std::time::Instant::now(),
+        net: None,
     });
     let dora = member(&net, "dora");
     let token = session::sign_token(

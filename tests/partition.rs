@@ -251,6 +251,19 @@ fn partition_then_heal(nodes: usize, consensus: &str, isolated_is_leader: bool) 
         relay.forwarded.load(Ordering::Relaxed) > 0,
         "node traffic does not go through the relay"
     );
+    // Every node reports its peers connected (`/v1/health`, the explorer).
+    for &i in &all {
+        let end = Instant::now() + Duration::from_secs(20);
+        loop {
+            let health = cluster.clients[i].health().expect("health");
+            let peers = health["peers"].as_array().cloned().unwrap_or_default();
+            if peers.len() == nodes - 1 && peers.iter().all(|p| p["connected"] == true) {
+                break;
+            }
+            assert!(Instant::now() < end, "node{i} peers: {peers:?}");
+            std::thread::sleep(Duration::from_millis(POLL_MS));
+        }
+    }
 
     // Partition one node away (Raft: the leader, so the others must elect).
     let isolated = if isolated_is_leader {

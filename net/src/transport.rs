@@ -9,6 +9,7 @@ use productivist_engine::crypto::{KeyPair, PublicKey};
 use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -96,6 +97,8 @@ const ACK: u8 = 0x06;
 struct Peer {
     tx: mpsc::Sender<Vec<u8>>,
     task: tokio::task::JoinHandle<()>,
+    /// Whether the dialer holds an accepted connection right now.
+    connected: Arc<AtomicBool>,
 }
 
 /// A node's network.
@@ -159,6 +162,7 @@ impl Network {
     /// sends what [`Network::send`] queues for it.
     pub fn add_peer(&self, peer: PublicKey, addr: SocketAddr) {
         let (tx, rx) = mpsc::channel(self.config.peer_queue_frames.max(1));
+        let connected = Arc::new(AtomicBool::new(false));
         let task = tokio::spawn(peer_loop(
             self.endpoint.clone(),
             self.key.clone(),
@@ -166,9 +170,17 @@ impl Network {
             addr,
             rx,
             self.config.clone(),
+            connected.clone(),
         ));
         if let Ok(mut peers) = self.peers.lock()
-            && let Some(old) = peers.insert(peer, Peer { tx, task })
+            && let Some(old) = peers.insert(
+                peer,
+                Peer {
+                    tx,
+                    task,
+                    connected,
+                },
+            )
         {
             old.task.abort();
         }
@@ -180,6 +192,22 @@ impl Network {
         let (conn, _stream) = connect(&self.endpoint, &self.key, peer, addr, &self.config).await?;
         conn.close(VarInt::from_u32(CODE_SHUTDOWN), b"probe");
         Ok(())
+    }
+
+    /// Every peer with whether this node holds a live connection to it now
+    /// (for health pages), sorted by key.
+    pub fn peer_connections(&self) -> Vec<(PublicKey, bool)> {
+        let mut out: Vec<(PublicKey, bool)> = self
+            .peers
+            .lock()
+            .map(|p| {
+                p.iter()
+                    .map(|(k, p)| (*k, p.connected.load(Ordering::Relaxed)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort_by_key(|(k, _)| *k);
+        out
     }
 
     /// Stops talking to a peer (removed from the channel).
@@ -348,15 +376,18 @@ async fn peer_loop(
     addr: SocketAddr,
     mut rx: mpsc::Receiver<Vec<u8>>,
     config: NetConfig,
+    connected: Arc<AtomicBool>,
 ) {
     let mut backoff_ms = config.backoff_min_ms.max(1);
     loop {
         match connect(&endpoint, &key, peer, addr, &config).await {
             Ok((conn, mut stream)) => {
                 backoff_ms = config.backoff_min_ms.max(1);
+                connected.store(true, Ordering::Relaxed);
                 tracing::debug!(%peer, %addr, "connected");
                 loop {
                     let Some(frame) = rx.recv().await else {
+                        connected.store(false, Ordering::Relaxed);
                         conn.close(VarInt::from_u32(CODE_SHUTDOWN), b"peer removed");
                         return;
                     };
@@ -364,6 +395,7 @@ async fn peer_loop(
                         break;
                     }
                 }
+                connected.store(false, Ordering::Relaxed);
             }
             Err(e) => {
                 tracing::debug!(%peer, %addr, error = %e, backoff_ms, "cannot reach peer");

@@ -52,6 +52,9 @@ async fn frames_flow_in_order_between_pinned_peers() {
         assert_eq!(m.from, a_key.public());
         assert_eq!(m.frame, i.to_be_bytes().to_vec());
     }
+    // Frames arrived, so the dialer's connection is up.
+    assert_eq!(a.peer_connections(), vec![(b_key.public(), true)]);
+    assert!(b.peer_connections().is_empty(), "b dials nobody");
 }
 
 #[tokio::test]

@@ -150,6 +150,7 @@ pub async fn home(State(state): State<ExplorerState>, headers: HeaderMap) -> Pag
         cards.push(channel_card(ch)?);
     }
     let uptime_s = state.started.elapsed().as_secs();
+    let peers = state.peer_connections();
     let body = html! {
         h1 { "Productivist explorer" }
         form.inline method="get" action="/verify" {
@@ -163,6 +164,20 @@ pub async fn home(State(state): State<ExplorerState>, headers: HeaderMap) -> Pag
                 dt { "Node key" } dd.mono { (state.node_key.to_hex()) }
                 dt { "Uptime" } dd { (uptime_s) " s" }
                 dt { "Channels shown" } dd { (channels.len()) }
+                dt { "Peers connected" }
+                dd {
+                    (peers.iter().filter(|(_, up)| *up).count()) " of " (peers.len())
+                    @if !peers.is_empty() {
+                        ul.peers {
+                            @for (key, up) in &peers {
+                                li {
+                                    span.mono { (key.to_hex()[..16]) "…" } " "
+                                    @if *up { span.ok { "connected" } } @else { span.warn { "not connected" } }
+                                }
+                            }
+                        }
+                    }
+                }
             }
         }
         @for c in &cards { (c) }

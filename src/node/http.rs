@@ -43,6 +43,18 @@ pub struct NodeState {
     pub channels: BTreeMap<String, Arc<ChannelShared>>,
     /// Start time.
     pub started: Instant,
+    /// The transport, for peer connectivity (`None` in tests without one).
+    pub net: Option<Arc<productivist_net::Network>>,
+}
+
+impl NodeState {
+    /// Peers with whether a connection to each is up now.
+    pub fn peer_connections(&self) -> Vec<(PublicKey, bool)> {
+        self.net
+            .as_ref()
+            .map(|n| n.peer_connections())
+            .unwrap_or_default()
+    }
 }
 
 type AppState = Arc<NodeState>;
@@ -681,6 +693,9 @@ async fn health(State(state): State<AppState>) -> ApiResult {
             "node": state.name,
             "node_key": state.node_key.to_hex(),
             "uptime_ms": state.started.elapsed().as_millis() as u64,
+            "peers": state.peer_connections().iter().map(|(k, up)| json!({
+                "key": k.to_hex(), "connected": up,
+            })).collect::<Vec<_>>(),
             "channels": channels,
         }),
     )

@@ -510,6 +510,7 @@ pub async fn run(
             .map(|(id, h)| (id.clone(), h.shared.clone()))
             .collect(),
         started,
+        net: Some(net.clone()),
     });
     let listener = tokio::net::TcpListener::bind(cfg.http_listen)
         .await

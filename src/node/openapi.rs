@@ -163,7 +163,9 @@ pub fn document() -> Value {
                     "contract": {"type": "string"}, "method": {"type": "string"}, "output": {"type": "string"}}},
                 "Health": {"type": "object", "properties": {
                     "status": {"type": "string"}, "node": {"type": "string"}, "node_key": {"type": "string"},
-                    "uptime_ms": {"type": "integer"}, "channels": {"type": "array", "items": {"type": "object"}}}}
+                    "uptime_ms": {"type": "integer"},
+                    "peers": {"type": "array", "description": "Other nodes this node talks to, and whether a connection is up now", "items": {"type": "object", "properties": {"key": {"type": "string"}, "connected": {"type": "boolean"}}}},
+                    "channels": {"type": "array", "items": {"type": "object"}}}}
             }
         }
     })
@@ -199,6 +201,7 @@ mod tests {
             node_key: productivist_engine::crypto::KeyPair::from_seed("k").public(),
             channels: Default::default(),
             started: std::time::Instant::now(),
+            net: None,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
