@@ -6,10 +6,12 @@
 //!
 //! Synchronization is bounded polling of the API, never bare sleeps.
 
+mod common;
+
+use common::{bin, free_ports};
 use productivist::client::{Client, ClientError};
 use productivist::contracts::api::{TOKEN, TransferArgs};
 use productivist::network::load_network;
-use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -18,27 +20,6 @@ const NODES: usize = 3;
 const GUILD: &str = "guild";
 const POLL_MS: u64 = 100;
 const DEADLINE: Duration = Duration::from_secs(60);
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_productivist")
-}
-
-/// A base port such that base..base+count is free for both TCP and UDP
-/// (the range depends on the process id, so concurrent test binaries
-/// rarely collide; a taken port is skipped).
-fn free_ports(count: u16, salt: u64) -> u16 {
-    let start = 20_000 + (u64::from(std::process::id()) * 197 + salt * 4_001) % 20_000;
-    for k in 0..500u64 {
-        let base = ((start + k * 16) % 40_000 + 20_000) as u16;
-        let all_free = (base..base + count).all(|p| {
-            TcpListener::bind(("127.0.0.1", p)).is_ok() && UdpSocket::bind(("127.0.0.1", p)).is_ok()
-        });
-        if all_free {
-            return base;
-        }
-    }
-    panic!("no free port range found");
-}
 
 fn run(args: &[&str], path_args: &[&Path]) -> Output {
     let mut cmd = Command::new(bin());
@@ -75,8 +56,8 @@ fn poll<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
 fn a_private_channel_is_hosted_and_read_only_by_its_members() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().to_path_buf();
-    let quic = free_ports(NODES as u16, 1);
-    let http = free_ports(NODES as u16, 2);
+    let quic = free_ports(NODES as u16);
+    let http = free_ports(NODES as u16);
     let out = run(
         &[
             "init",
