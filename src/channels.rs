@@ -13,13 +13,12 @@ use crate::network::{NetworkError, config_json, load_network};
 use crate::node::config::{ChannelEntry, ConfigError, NodeConfig, node_config_path};
 use productivist_engine::block::Block;
 use productivist_engine::config::{
-    BlockLimits, ChannelConfig, ConsensusConfig, ConsensusKind, Consenter, MarketParams, Policies,
-    Readers, TokenParams, WasmLimits,
+    ChannelConfig, ConsensusConfig, ConsensusKind, Consenter, Readers,
 };
 use productivist_engine::crypto::{KeyPair, PublicKey};
+use productivist_engine::devnet::development_config;
 use productivist_engine::identity::{Certificate, Organization, Role, check_name};
 use productivist_engine::ledger::Ledger;
-use productivist_engine::policy::{Policy, RoleRule};
 use productivist_engine::store::RedbStore;
 use productivist_engine::system::{config_tx, genesis_config};
 use productivist_engine::tx::encode_tx;
@@ -181,48 +180,21 @@ pub fn create_channel(
             consenters.len()
         )));
     }
-    let in_channel = |m: &&productivist_engine::devnet::Member| spec.orgs.contains(&m.org);
-    let issuers = net
+    let members: Vec<&productivist_engine::devnet::Member> = net
         .members
         .iter()
-        .filter(in_channel)
-        .filter(|m| m.cert.value().roles.contains(&Role::Issuer))
-        .map(|m| m.account())
+        .filter(|m| spec.orgs.contains(&m.org))
         .collect();
-    let platform_account = net
-        .members
-        .iter()
-        .filter(in_channel)
-        .find(|m| m.name == "platform")
-        .map(|m| m.account());
-    let config = ChannelConfig {
-        channel_id: spec.id.clone(),
-        version: 0,
+    let config = development_config(
+        &spec.id,
         orgs,
-        revocations: Vec::new(),
-        policies: Policies {
-            config_update: Policy::majority_of_admins(&spec.orgs),
-            deploy: Policy::majority_of_admins(&spec.orgs),
-            submit: RoleRule { any_of: Vec::new() },
-        },
-        consensus: ConsensusConfig {
+        ConsensusConfig {
             kind: spec.consensus,
             consenters,
         },
-        limits: BlockLimits::default(),
-        token: TokenParams {
-            unit: "PVT".into(),
-            peg: "0.01 EUR".into(),
-            issuers,
-        },
-        market: MarketParams {
-            receipt_timeout_ms: 14 * 24 * 3600 * 1000,
-            platform_fee_bps: if platform_account.is_some() { 200 } else { 0 },
-            platform_account,
-        },
-        wasm: WasmLimits::default(),
-        readers: spec.readers,
-    };
+        &members,
+        spec.readers,
+    );
     config.validate().map_err(|e| refused(e.to_string()))?;
     let (first_cert, first_key) = &admins[0];
     let genesis_tx = config_tx("genesis", &config, &admins, (first_cert, first_key), 0);

@@ -156,6 +156,55 @@ fn key(seed: &Option<String>, what: &str) -> Result<KeyPair, IdentityError> {
     }
 }
 
+/// The config of a development channel among `orgs`: policies "majority of
+/// these organizations' admins", default limits, the PVT token issued by
+/// the `members` holding the issuer role, a 2% platform fee to a member
+/// named `platform` if there is one. Used by [`DevNet::generate`] and by
+/// `productivist channel create`.
+pub fn development_config(
+    channel_id: &str,
+    orgs: Vec<Organization>,
+    consensus: ConsensusConfig,
+    members: &[&Member],
+    readers: Readers,
+) -> ChannelConfig {
+    let names: Vec<String> = orgs.iter().map(|o| o.name.clone()).collect();
+    let issuers = members
+        .iter()
+        .filter(|m| m.cert.value().roles.contains(&Role::Issuer))
+        .map(|m| m.account())
+        .collect();
+    let platform_account = members
+        .iter()
+        .find(|m| m.name == "platform")
+        .map(|m| m.account());
+    ChannelConfig {
+        channel_id: channel_id.to_string(),
+        version: 0,
+        orgs,
+        revocations: Vec::new(),
+        policies: Policies {
+            config_update: Policy::majority_of_admins(&names),
+            deploy: Policy::majority_of_admins(&names),
+            submit: RoleRule { any_of: Vec::new() },
+        },
+        consensus,
+        limits: BlockLimits::default(),
+        token: TokenParams {
+            unit: "PVT".into(),
+            peg: "0.01 EUR".into(),
+            issuers,
+        },
+        market: MarketParams {
+            receipt_timeout_ms: 14 * 24 * 3600 * 1000,
+            platform_fee_bps: if platform_account.is_some() { 200 } else { 0 },
+            platform_account,
+        },
+        wasm: WasmLimits::default(),
+        readers,
+    }
+}
+
 impl DevNet {
     /// Generates keys, certificates, config and genesis.
     pub fn generate(spec: &DevNetSpec) -> Result<DevNet, IdentityError> {
@@ -207,52 +256,22 @@ impl DevNet {
             });
             nodes.push((name, org, k));
         }
-        let names: Vec<String> = orgs.iter().map(|o| o.name.clone()).collect();
-        let issuers = orgs
-            .iter()
-            .flat_map(|o| &o.members)
-            .filter(|m| m.cert.value().roles.contains(&Role::Issuer))
-            .map(Member::account)
-            .collect();
-        let platform_account = orgs
-            .iter()
-            .flat_map(|o| &o.members)
-            .find(|m| m.name == "platform")
-            .map(Member::account);
-        let config = ChannelConfig {
-            channel_id: spec.channel.clone(),
-            version: 0,
-            orgs: orgs
-                .iter()
+        let members: Vec<&Member> = orgs.iter().flat_map(|o| &o.members).collect();
+        let config = development_config(
+            &spec.channel,
+            orgs.iter()
                 .map(|o| Organization {
                     name: o.name.clone(),
                     root_key: o.root.public(),
                 })
                 .collect(),
-            revocations: Vec::new(),
-            policies: Policies {
-                config_update: Policy::majority_of_admins(&names),
-                deploy: Policy::majority_of_admins(&names),
-                submit: RoleRule { any_of: Vec::new() },
-            },
-            consensus: ConsensusConfig {
+            ConsensusConfig {
                 kind: spec.consensus,
                 consenters,
             },
-            limits: BlockLimits::default(),
-            token: TokenParams {
-                unit: "PVT".into(),
-                peg: "0.01 EUR".into(),
-                issuers,
-            },
-            market: MarketParams {
-                receipt_timeout_ms: 14 * 24 * 3600 * 1000,
-                platform_fee_bps: if platform_account.is_some() { 200 } else { 0 },
-                platform_account,
-            },
-            wasm: WasmLimits::default(),
-            readers: spec.readers,
-        };
+            &members,
+            spec.readers,
+        );
         let endorsers: Vec<(Certificate, KeyPair)> = orgs
             .iter()
             .map(|o| (o.members[0].cert.clone(), o.members[0].key.clone()))
