@@ -348,11 +348,20 @@ fn up_tells_the_story_on_a_four_node_bft_cluster() {
         "consensus bft, 4 node(s)",
         "4 node(s) up",
         "Verification of object PVT-0-0003",
-        "Committed height 11",
     ] {
         assert!(
             stdout.contains(expected),
             "{expected:?} missing from:\n{stdout}"
         );
     }
+    // The story's 11 transactions are committed; a BFT view that timed out
+    // while the story paused may add an empty block, so the height is at
+    // least 11, not exactly 11.
+    let height: u64 = stdout
+        .split("Committed height ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|h| h.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no committed height in:\n{stdout}"));
+    assert!(height >= 11, "committed height {height}:\n{stdout}");
 }
