@@ -48,6 +48,22 @@ struct Relay {
     threads: Vec<JoinHandle<()>>,
 }
 
+/// Two relay sockets on ports handed out by `free_ports`, never an
+/// ephemeral port: the OS could give a relay the QUIC port a node of this
+/// or a concurrent test is about to bind.
+fn relay_sockets() -> (UdpSocket, UdpSocket) {
+    for _ in 0..20 {
+        let base = free_ports(2);
+        if let (Ok(front), Ok(back)) = (
+            UdpSocket::bind(("127.0.0.1", base)),
+            UdpSocket::bind(("127.0.0.1", base + 1)),
+        ) {
+            return (front, back);
+        }
+    }
+    panic!("no free ports for a relay");
+}
+
 impl Relay {
     /// Relays for every ordered pair of `targets` (the nodes' real QUIC
     /// addresses).
@@ -65,8 +81,8 @@ impl Relay {
                 if from == to {
                     continue;
                 }
-                let front = Arc::new(UdpSocket::bind("127.0.0.1:0").expect("relay front"));
-                let back = Arc::new(UdpSocket::bind("127.0.0.1:0").expect("relay back"));
+                let (front, back) = relay_sockets();
+                let (front, back) = (Arc::new(front), Arc::new(back));
                 let timeout = Some(Duration::from_millis(RELAY_POLL_MS));
                 front.set_read_timeout(timeout).expect("timeout");
                 back.set_read_timeout(timeout).expect("timeout");
