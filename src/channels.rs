@@ -267,3 +267,71 @@ pub fn join_channel(config_path: &Path, genesis: &Path) -> Result<String, Channe
     std::fs::rename(&tmp, config_path).map_err(|e| file(config_path, e))?;
     Ok(config.channel_id)
 }
+
+/// Removes consenter `name` from channel `channel` of a running network:
+/// reads the current config from the node at `node_url`, endorses the next
+/// version with the admins of every member organization found in the
+/// network directory `dir`, submits it and waits until it is committed.
+/// Every node then follows it without a restart: the removed node's key is
+/// refused at the handshake and loses its connections, and the Raft leader
+/// removes it from the voters. Returns the new config version.
+pub fn remove_consenter(
+    dir: &Path,
+    channel: &str,
+    name: &str,
+    node_url: &str,
+    nonce: u64,
+) -> Result<u64, ChannelError> {
+    let net = load_network(dir)?;
+    let admins: Vec<(Certificate, KeyPair)> = net
+        .members
+        .iter()
+        .filter(|m| m.cert.value().roles.contains(&Role::Admin))
+        .map(|m| (m.cert.clone(), m.key.clone()))
+        .collect();
+    let reader = admins
+        .first()
+        .and_then(|(c, _)| net.members.iter().find(|m| &m.cert == c))
+        .ok_or_else(|| refused(format!("no admin in {}", dir.display())))?;
+    let client = crate::client::Client::new(node_url).signed_by(reader);
+    let api = |e: crate::client::ClientError| refused(format!("{node_url}: {e}"));
+    let bytes = client
+        .query(
+            channel,
+            productivist_engine::system::CONFIG_CONTRACT,
+            "current",
+            &[],
+        )
+        .map_err(api)?;
+    let current: ChannelConfig = borsh::from_slice(&bytes)
+        .map_err(|e| refused(format!("the node's config does not decode: {e}")))?;
+    let mut next = current.clone();
+    let before = next.consensus.consenters.len();
+    next.consensus.consenters.retain(|n| n.name != name);
+    if next.consensus.consenters.len() == before {
+        return Err(refused(format!(
+            "{name:?} is not a consenter of channel {channel:?}"
+        )));
+    }
+    next.version = current.version + 1;
+    next.validate().map_err(|e| refused(e.to_string()))?;
+    current
+        .check_transition(&next)
+        .map_err(|e| refused(e.to_string()))?;
+    let endorsers: Vec<(Certificate, KeyPair)> = admins
+        .into_iter()
+        .filter(|(c, _)| current.org(&c.value().org).is_some())
+        .collect();
+    let (first_cert, first_key) = endorsers
+        .first()
+        .ok_or_else(|| refused("no admin of a member organization in the network directory"))?;
+    let tx = config_tx("update", &next, &endorsers, (first_cert, first_key), nonce);
+    let state = client.submit(channel, &encode_tx(&tx), true).map_err(api)?;
+    match state.committed {
+        Some((_, _, r)) if r.status.is_valid() => Ok(next.version),
+        Some((_, _, r)) => Err(refused(format!("the update was refused: {}", r.status))),
+        None => Err(refused(
+            "the update is pending but not committed yet; check the channel's config later",
+        )),
+    }
+}

@@ -241,6 +241,55 @@ impl ChannelConfig {
         self.orgs.iter().map(|o| o.name.clone()).collect()
     }
 
+    /// Checks that `next` may follow this config on a running channel, on top
+    /// of [`ChannelConfig::validate`]. Running nodes follow the consenter set
+    /// of the latest committed config, so a change must be one the consensus
+    /// can follow without a restart:
+    /// - the consensus kind never changes;
+    /// - Raft: consenters may be removed, one per update (Raft changes its
+    ///   membership one server at a time), endpoints and names may change;
+    ///   adding a consenter to a running channel is not supported yet;
+    /// - BFT: the consenter keys stay the same, in the same order (Simplex
+    ///   numbers its replicas by position; a new set needs an epoch change,
+    ///   which is not supported yet); endpoints and names may change.
+    pub fn check_transition(&self, next: &ChannelConfig) -> Result<(), ConfigError> {
+        if next.consensus.kind != self.consensus.kind {
+            return Err(invalid(format!(
+                "the consensus of a running channel cannot change ({} to {})",
+                self.consensus.kind.name(),
+                next.consensus.kind.name()
+            )));
+        }
+        let keys = |c: &ChannelConfig| -> Vec<PublicKey> {
+            c.consensus.consenters.iter().map(|n| n.node_key).collect()
+        };
+        let (now, then) = (keys(self), keys(next));
+        if let Some(added) = then.iter().find(|k| !now.contains(k)) {
+            return Err(invalid(format!(
+                "consenter {} is new: adding a consenter to a running channel is not supported yet",
+                added.to_hex()
+            )));
+        }
+        match self.consensus.kind {
+            ConsensusKind::Bft => {
+                if now != then {
+                    return Err(invalid(
+                        "the consenters of a BFT channel cannot change (an epoch change is not supported yet)",
+                    ));
+                }
+            }
+            ConsensusKind::Raft => {
+                let removed = now.len() - then.len();
+                if removed > 1 {
+                    return Err(invalid(format!(
+                        "{removed} consenters removed at once: Raft removes one per config update"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Checks the structural rules. Run on genesis and on every update.
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_name("channel id", &self.channel_id).map_err(invalid)?;

@@ -252,6 +252,18 @@ impl<S: Store> Ledger<S> {
         Ok(executed)
     }
 
+    /// The config of block 0, which later configs replace. Running nodes
+    /// number consenters by their position in it (stable across updates).
+    pub fn genesis_config(&self) -> Result<Option<ChannelConfig>, LedgerError> {
+        match self.block(0)? {
+            None => Ok(None),
+            Some(b) => match b.txs.first() {
+                Some(tx) => Ok(Some(Self::genesis_config_of(tx)?)),
+                None => Err(LedgerError::Corrupt("block 0 has no genesis".into())),
+            },
+        }
+    }
+
     fn genesis_config_of(genesis_tx: &[u8]) -> Result<ChannelConfig, LedgerError> {
         let tx =
             decode_tx(genesis_tx, usize::MAX).map_err(|e| LedgerError::Genesis(e.to_string()))?;

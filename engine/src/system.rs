@@ -52,6 +52,13 @@ impl Contract for ConfigContract {
         method: &str,
         args: &[u8],
     ) -> Result<Vec<u8>, ContractError> {
+        if method == "current" {
+            // Read-only: the current config's exact endorsed bytes, which a
+            // client edits into the next version (`channel remove-consenter`).
+            return ctx
+                .get(CONFIG_KEY)?
+                .ok_or_else(|| ContractError::Refused("no config (genesis missing)".into()));
+        }
         let update: ConfigUpdate = decode_args(args)?;
         let new: ChannelConfig = codec::decode("channel config", &update.config)
             .map_err(|e| ContractError::BadArguments(e.to_string()))?;
@@ -98,6 +105,9 @@ impl Contract for ConfigContract {
                         new.version
                     ));
                 }
+                current
+                    .check_transition(&new)
+                    .map_err(|e| ContractError::BadArguments(e.to_string()))?;
                 check_endorsements(
                     &current.policies.config_update,
                     &digest,

@@ -7,7 +7,7 @@ use crate::frame::{FRAME_BYTES_MAX_DEFAULT, FrameError, PREFIX_BYTES};
 use crate::tls::{SERVER_NAME, TlsError, client_crypto, public_key_of, server_crypto};
 use productivist_engine::crypto::{KeyPair, PublicKey};
 use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -91,6 +91,7 @@ pub enum SendError {
 /// Application error codes on streams and connections.
 const CODE_FRAME_TOO_LARGE: u32 = 1;
 const CODE_SHUTDOWN: u32 = 2;
+const CODE_REMOVED: u32 = 3;
 /// The byte a server sends to confirm it accepted a client.
 const ACK: u8 = 0x06;
 
@@ -108,6 +109,11 @@ pub struct Network {
     config: NetConfig,
     peers: Mutex<HashMap<PublicKey, Peer>>,
     accept_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The keys allowed to connect; shared with the TLS verifier.
+    allow: Allowlist,
+    /// Accepted connections by peer, so that a key removed from the
+    /// allowlist loses the connections it already has, not only new ones.
+    accepted: Arc<Mutex<HashMap<PublicKey, Vec<Connection>>>>,
 }
 
 impl Network {
@@ -118,7 +124,7 @@ impl Network {
         allow: Allowlist,
         config: NetConfig,
     ) -> Result<(Arc<Network>, mpsc::Receiver<Inbound>), NetError> {
-        let server_crypto = server_crypto(&key, allow)?;
+        let server_crypto = server_crypto(&key, allow.clone())?;
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(server_crypto));
         server.transport_config(Arc::new(transport_config(&config)));
         let bind = |source| NetError::Bind {
@@ -140,8 +146,16 @@ impl Network {
             config: config.clone(),
             peers: Mutex::new(HashMap::new()),
             accept_task: Mutex::new(None),
+            allow: allow.clone(),
+            accepted: Arc::new(Mutex::new(HashMap::new())),
         });
-        let task = tokio::spawn(accept_loop(endpoint, inbound_tx, config.frame_bytes_max));
+        let task = tokio::spawn(accept_loop(
+            endpoint,
+            inbound_tx,
+            config.frame_bytes_max,
+            allow,
+            net.accepted.clone(),
+        ));
         if let Ok(mut t) = net.accept_task.lock() {
             *t = Some(task);
         }
@@ -208,6 +222,63 @@ impl Network {
             .unwrap_or_default();
         out.sort_by_key(|(k, _)| *k);
         out
+    }
+
+    /// Makes `keys` the whole set of peers allowed to connect (after a
+    /// committed config update): a key no longer allowed is refused at its
+    /// next handshake. Returns the keys that lost access. Their current
+    /// connections stay until [`Network::disconnect_unallowed`], so that the
+    /// caller can let the removed peer learn of its removal first.
+    pub fn set_allowed(&self, keys: &BTreeSet<PublicKey>) -> Vec<PublicKey> {
+        let before: BTreeSet<PublicKey> = self
+            .peers
+            .lock()
+            .map(|p| p.keys().copied().collect())
+            .unwrap_or_default();
+        let accepted: BTreeSet<PublicKey> = self
+            .accepted
+            .lock()
+            .map(|a| a.keys().copied().collect())
+            .unwrap_or_default();
+        self.allow.replace(keys.iter().copied());
+        before
+            .union(&accepted)
+            .filter(|k| !keys.contains(k))
+            .copied()
+            .collect()
+    }
+
+    /// Closes every connection of a key the allowlist no longer holds (with
+    /// a reason), and stops dialing it.
+    pub fn disconnect_unallowed(&self) -> Vec<PublicKey> {
+        let mut lost: BTreeSet<PublicKey> = BTreeSet::new();
+        let dialed: Vec<PublicKey> = self
+            .peers
+            .lock()
+            .map(|p| p.keys().copied().collect())
+            .unwrap_or_default();
+        for k in dialed {
+            if !self.allow.contains(&k) {
+                self.remove_peer(&k);
+                lost.insert(k);
+            }
+        }
+        if let Ok(mut accepted) = self.accepted.lock() {
+            accepted.retain(|k, conns| {
+                if self.allow.contains(k) {
+                    return true;
+                }
+                for c in conns.drain(..) {
+                    c.close(VarInt::from_u32(CODE_REMOVED), b"removed from the channel");
+                }
+                lost.insert(*k);
+                false
+            });
+        }
+        for k in &lost {
+            tracing::info!(peer = %k, "peer no longer allowed: connections closed");
+        }
+        lost.into_iter().collect()
     }
 
     /// Stops talking to a peer (removed from the channel).
@@ -281,9 +352,23 @@ fn transport_config(config: &NetConfig) -> quinn::TransportConfig {
     t
 }
 
-async fn accept_loop(endpoint: Endpoint, inbound: mpsc::Sender<Inbound>, frame_bytes_max: usize) {
+/// Most accepted connections remembered per peer: a peer holds one, plus
+/// the stale ones of its earlier runs until they are reaped.
+const ACCEPTED_PER_PEER_MAX: usize = 8;
+
+type Accepted = Arc<Mutex<HashMap<PublicKey, Vec<Connection>>>>;
+
+async fn accept_loop(
+    endpoint: Endpoint,
+    inbound: mpsc::Sender<Inbound>,
+    frame_bytes_max: usize,
+    allow: Allowlist,
+    accepted: Accepted,
+) {
     while let Some(incoming) = endpoint.accept().await {
         let inbound = inbound.clone();
+        let allow = allow.clone();
+        let accepted = accepted.clone();
         tokio::spawn(async move {
             let conn = match incoming.await {
                 Ok(c) => c,
@@ -296,6 +381,22 @@ async fn accept_loop(endpoint: Endpoint, inbound: mpsc::Sender<Inbound>, frame_b
                 conn.close(VarInt::from_u32(CODE_SHUTDOWN), b"no certificate");
                 return;
             };
+            if let Ok(mut a) = accepted.lock() {
+                let conns = a.entry(peer).or_default();
+                conns.retain(|c| c.close_reason().is_none());
+                if conns.len() >= ACCEPTED_PER_PEER_MAX {
+                    conns
+                        .remove(0)
+                        .close(VarInt::from_u32(CODE_SHUTDOWN), b"superseded");
+                }
+                conns.push(conn.clone());
+            }
+            // The allowlist may have changed between the handshake and the
+            // registration above; checked again so that no removal is missed.
+            if !allow.contains(&peer) {
+                conn.close(VarInt::from_u32(CODE_REMOVED), b"removed from the channel");
+                return;
+            }
             // In TLS 1.3 the client finishes its handshake before the server
             // has judged the client's certificate; this acknowledgement tells
             // the dialer it was accepted.
@@ -386,7 +487,17 @@ async fn peer_loop(
                 connected.store(true, Ordering::Relaxed);
                 tracing::debug!(%peer, %addr, "connected");
                 loop {
-                    let Some(frame) = rx.recv().await else {
+                    // Watching the connection too: a peer that closes it
+                    // (restart, or this node removed from its channel) is
+                    // noticed now, not at the next frame.
+                    let next = tokio::select! {
+                        f = rx.recv() => f,
+                        reason = conn.closed() => {
+                            tracing::debug!(%peer, %addr, %reason, "connection closed by peer");
+                            break;
+                        }
+                    };
+                    let Some(frame) = next else {
                         connected.store(false, Ordering::Relaxed);
                         conn.close(VarInt::from_u32(CODE_SHUTDOWN), b"peer removed");
                         return;

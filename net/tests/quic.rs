@@ -273,3 +273,54 @@ fn a_crashed_peer_restarting_resets_the_stale_connection_before_the_idle_timeout
         );
     });
 }
+
+#[tokio::test]
+async fn a_key_removed_while_connected_loses_its_connection_and_cannot_reconnect() {
+    let a_key = KeyPair::from_seed("a");
+    let b_key = KeyPair::from_seed("b");
+    let c_key = KeyPair::from_seed("c");
+    let (_, a, _a_rx) = node("a", &[&b_key]);
+    let (_, c, _c_rx) = node("c", &[&b_key]);
+    let (_, b, mut b_rx) = node("b", &[&a_key, &c_key]);
+    let b_addr = b.local_addr().unwrap();
+    a.add_peer(b_key.public(), b_addr);
+    c.add_peer(b_key.public(), b_addr);
+    a.send(&b_key.public(), b"from a".to_vec()).unwrap();
+    c.send(&b_key.public(), b"from c".to_vec()).unwrap();
+    let mut from = vec![recv(&mut b_rx).await.from, recv(&mut b_rx).await.from];
+    from.sort();
+    let mut want = vec![a_key.public(), c_key.public()];
+    want.sort();
+    assert_eq!(from, want);
+
+    // A config update removes a; b follows it while a is connected.
+    let lost = b.set_allowed(&[c_key.public()].into_iter().collect());
+    assert_eq!(lost, vec![a_key.public()]);
+    // New handshakes are refused at once; the live connection stays until
+    // the caller disconnects it.
+    assert!(a.probe(b_key.public(), b_addr).await.is_err());
+    assert_eq!(a.peer_connections(), vec![(b_key.public(), true)]);
+    assert_eq!(b.disconnect_unallowed(), vec![a_key.public()]);
+    // a's dialer sees its connection closed by b, and every re-dial refused.
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while a.peer_connections() != vec![(b_key.public(), false)] {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a is still connected"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(a.probe(b_key.public(), b_addr).await.is_err());
+    // c, still a member, goes on undisturbed.
+    c.send(&b_key.public(), b"still here".to_vec()).unwrap();
+    let m = recv(&mut b_rx).await;
+    assert_eq!((m.from, m.frame), (c_key.public(), b"still here".to_vec()));
+    // Frames a queued after its removal never reach b.
+    let _ = a.send(&b_key.public(), b"late".to_vec());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), b_rx.recv())
+            .await
+            .is_err(),
+        "nothing more arrives"
+    );
+}

@@ -1,8 +1,9 @@
-//! `productivist channel create|join`: private channels.
+//! `productivist channel create|join|remove-consenter`: private channels,
+//! and consenter removal on a running channel.
 
 use super::CliError;
 use clap::Subcommand;
-use productivist::channels::{ChannelSpec, create_channel, join_channel};
+use productivist::channels::{ChannelSpec, create_channel, join_channel, remove_consenter};
 use productivist::embedded::now_ms;
 use productivist_engine::config::{ConsensusKind, Readers};
 use std::path::PathBuf;
@@ -39,6 +40,24 @@ pub enum ChannelCommand {
         /// The channel's genesis block.
         #[arg(long)]
         genesis: PathBuf,
+    },
+    /// Remove a consenter from a running channel by a config update endorsed
+    /// by the member organizations' admins (from the network directory).
+    /// Running nodes follow it at once: the removed node's key is refused at
+    /// the handshake and, on Raft, the leader removes it from the voters.
+    RemoveConsenter {
+        /// The network directory (holds the admins' keys).
+        #[arg(long)]
+        network: PathBuf,
+        /// Channel id.
+        #[arg(long, default_value = "public")]
+        id: String,
+        /// The consenter's name (as in the channel config, e.g. `node2`).
+        #[arg(long)]
+        consenter: String,
+        /// A node's API, e.g. `http://127.0.0.1:8080`.
+        #[arg(long)]
+        node: String,
     },
 }
 
@@ -80,6 +99,18 @@ pub fn run(cmd: ChannelCommand) -> Result<(), CliError> {
             println!(
                 "  next: productivist channel join --config NODE.toml --genesis {} (for each member node), then restart the node",
                 path.display()
+            );
+            Ok(())
+        }
+        ChannelCommand::RemoveConsenter {
+            network,
+            id,
+            consenter,
+            node,
+        } => {
+            let version = remove_consenter(&network, &id, &consenter, &node, now_ms())?;
+            println!(
+                "Removed {consenter:?} from channel {id:?}: config version {version} committed"
             );
             Ok(())
         }

@@ -388,6 +388,8 @@ impl NodeConsensus for Bft {
             applied: 0,
             evidence: self.evidence.clone(),
             safety_fault: self.inner.safety_fault().map(str::to_string),
+            voters: self.inner.participants().ids().to_vec(),
+            removed_at: None,
         }
     }
     fn sync_start(&self) -> Option<u64> {

@@ -42,6 +42,10 @@ use std::time::{Duration, Instant};
 /// Inputs queued for the driver before network messages are dropped
 /// (consensus tolerates loss) and wake-ups coalesce.
 pub const DRIVER_QUEUE_MAX: usize = 8192;
+/// How long after a config removes a consenter the protocol drops it from
+/// its voters (below `membership::REMOVAL_GRACE_MS`, when the transport
+/// closes its connections).
+pub const VOTER_REMOVAL_DELAY_MS: u64 = 1_000;
 /// Inputs handled between two output flushes.
 pub const INPUTS_PER_ROUND_MAX: usize = 1024;
 /// Output batches taken per round (each bounded by the protocol's limits).
@@ -125,6 +129,11 @@ pub struct ConsensusStatus {
     /// Set when the protocol saw proof that too many nodes are faulty and
     /// stopped committing (BFT).
     pub safety_fault: Option<String>,
+    /// The voters of the protocol's current membership (Raft; BFT: all).
+    pub voters: Vec<NodeId>,
+    /// The height of the committed config that removed this node from the
+    /// consenters; it takes no further part in the channel's consensus.
+    pub removed_at: Option<u64>,
 }
 
 /// One piece of equivocation evidence, for the API.
@@ -190,6 +199,11 @@ pub trait NodeConsensus: Consensus + Send + 'static {
     fn snapshot_index(&self) -> Option<u64> {
         None
     }
+    /// Moves the protocol's voter set towards `target`, the consenters of
+    /// the latest committed config (by stable id). Called every tick; a
+    /// protocol whose members cannot change (the engine refuses such
+    /// configs) ignores it.
+    fn follow_voters(&mut self, _target: &[NodeId]) {}
     /// Compacts the log up to `mark.index`, keeping the mark as snapshot.
     fn compact_to(&mut self, _mark: &LedgerMark) -> Result<(), String> {
         Ok(())
@@ -225,11 +239,37 @@ impl NodeConsensus for productivist_consensus::raft::Raft {
             leader: self.leader(),
             commit: self.commit_index(),
             applied: self.applied_index(),
+            voters: self.membership().voters().to_vec(),
             ..ConsensusStatus::default()
         }
     }
     fn snapshot_index(&self) -> Option<u64> {
         Some(productivist_consensus::raft::Raft::snapshot(self).index)
+    }
+    fn follow_voters(&mut self, target: &[NodeId]) {
+        use productivist_consensus::raft::{ConfChange, Error};
+        if !productivist_consensus::raft::Raft::is_leader(self) {
+            return;
+        }
+        // Removals only (the engine refuses additions). A leader never
+        // removes itself: it stops when it applies the config that removed
+        // it, and the next leader removes it.
+        let me = self.id();
+        let Some(gone) = self
+            .membership()
+            .voters()
+            .iter()
+            .copied()
+            .find(|v| *v != me && !target.contains(v))
+        else {
+            return;
+        };
+        match self.propose_conf_change(ConfChange::RemoveVoter(gone)) {
+            Ok(index) => tracing::info!(voter = gone, index, "removing a voter the config removed"),
+            // Retried at the next tick, once the change in flight commits.
+            Err(Error::ConfChangeInProgress | Error::NotLeader { .. }) => {}
+            Err(e) => tracing::warn!(voter = gone, "cannot remove voter: {e}"),
+        }
     }
     fn compact_to(&mut self, mark: &LedgerMark) -> Result<(), String> {
         self.compact(mark.index, mark.encode())
@@ -305,6 +345,16 @@ pub enum SubmitError {
     /// The node failed.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A committed config removed this node from the channel's consenters.
+    #[error(
+        "this node was removed from channel {channel}'s consenters at height {height}: submit to a consenter"
+    )]
+    NotConsenter {
+        /// The channel.
+        channel: String,
+        /// The height of the config that removed it.
+        height: u64,
+    },
 }
 
 /// A submission's outcome.
@@ -348,6 +398,12 @@ impl ChannelShared {
     /// when full). `gossip`: also send it to peers (not for transactions
     /// that came by gossip).
     pub fn submit(&self, bytes: Vec<u8>, gossip: bool) -> Result<Submitted, SubmitError> {
+        if let Some(height) = self.status.lock().ok().and_then(|s| s.removed_at) {
+            return Err(SubmitError::NotConsenter {
+                channel: self.id.clone(),
+                height,
+            });
+        }
         let now = now_ms();
         let (admitted, committed) = {
             let ledger = self
@@ -456,6 +512,11 @@ pub struct Driver<C: NodeConsensus, D: Durable<C::Persist>> {
     was_leader: bool,
     sync: SyncState,
     compaction: Compaction,
+    /// Stable consensus ids of the genesis consenters (this node included),
+    /// to follow the consenter set of later configs.
+    ids: BTreeMap<PublicKey, NodeId>,
+    /// The latest config's voters, and since when (see `follow_config`).
+    target: (Vec<NodeId>, Instant),
 }
 
 impl<C: NodeConsensus, D: Durable<C::Persist>> Driver<C, D> {
@@ -486,7 +547,16 @@ impl<C: NodeConsensus, D: Durable<C::Persist>> Driver<C, D> {
             was_leader: false,
             sync: SyncState::new(Instant::now()),
             compaction: Compaction::new(COMPACT_EVERY_ENTRIES_DEFAULT),
+            ids: BTreeMap::new(),
+            target: (Vec::new(), Instant::now()),
         })
+    }
+
+    /// Follows the consenter set of committed configs: `ids` are the stable
+    /// consensus ids of the genesis consenters (see `membership.rs`).
+    pub fn with_members(mut self, ids: BTreeMap<PublicKey, NodeId>) -> Self {
+        self.ids = ids;
+        self
     }
 
     /// Compacts the log every `every_entries` applied entries (0: never;
@@ -549,6 +619,9 @@ impl<C: NodeConsensus, D: Durable<C::Persist>> Driver<C, D> {
                     next_tick = now + self.tick;
                 }
                 self.housekeeping();
+                if self.follow_config() {
+                    return Ok(());
+                }
                 self.sync_tick();
             }
             self.leadership();
@@ -681,6 +754,49 @@ impl<C: NodeConsensus, D: Durable<C::Persist>> Driver<C, D> {
                 }
             }
         }
+    }
+
+    /// Moves the consensus towards the consenters of the latest committed
+    /// config. Returns true when that config no longer lists this node: it
+    /// then stops taking part (its peers refuse its connections anyway).
+    fn follow_config(&mut self) -> bool {
+        if self.ids.is_empty() {
+            return false;
+        }
+        let Some((height, keys)) = self.shared.ledger.read().ok().and_then(|l| {
+            let keys: Vec<PublicKey> = l
+                .config()?
+                .consensus
+                .consenters
+                .iter()
+                .map(|n| n.node_key)
+                .collect();
+            Some((l.head().map_or(0, |h| h.height), keys))
+        }) else {
+            return false;
+        };
+        if !keys.contains(&self.key) {
+            tracing::warn!(channel = %self.shared.id, height, "a committed config removed this node from the consenters: it stops taking part in consensus");
+            if let Ok(mut s) = self.shared.status.lock() {
+                s.role = "removed".into();
+                s.removed_at = Some(height);
+            }
+            return true;
+        }
+        let target: Vec<NodeId> = keys
+            .iter()
+            .filter_map(|k| self.ids.get(k).copied())
+            .collect();
+        if target != self.target.0 {
+            self.target = (target, Instant::now());
+        }
+        // A Raft voter removed from the membership gets no more messages,
+        // not even the commit of the config that removed it: wait a few
+        // heartbeats so that it learns of its removal and stops by itself.
+        if self.target.1.elapsed() >= Duration::from_millis(VOTER_REMOVAL_DELAY_MS) {
+            self.consensus.follow_voters(&self.target.0);
+        }
+        false
     }
 
     fn leadership(&mut self) {

@@ -371,6 +371,13 @@ async fn submit_tx(
             return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", m));
         }
         Err(SubmitError::Internal(m)) => return Err(ApiError::internal(m)),
+        Err(e @ SubmitError::NotConsenter { .. }) => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_consenter",
+                e.to_string(),
+            ));
+        }
     };
     if wait && let Some(rec) = wait_committed(&ch, &id, Duration::from_millis(timeout_ms)).await? {
         return ok(StatusCode::OK, record_json(&ch.id, &rec));
@@ -672,6 +679,8 @@ fn channel_status(ch: &ChannelShared) -> Value {
         "mempool_bytes": pool_bytes,
         "failure": ch.failure(),
         "safety_fault": s.safety_fault,
+        "removed_at": s.removed_at,
+        "voters": s.voters,
         "evidence": s.evidence.iter().map(|e| json!({
             "offender": e.offender, "offense": e.offense, "view": e.view,
         })).collect::<Vec<_>>(),

@@ -13,6 +13,7 @@ pub mod channel;
 pub mod config;
 pub mod fault;
 pub mod http;
+pub mod membership;
 pub mod mempool;
 pub mod openapi;
 pub mod simplex_store;
@@ -194,18 +195,12 @@ pub async fn run(
             open_ledger(&cfg, &entry.id, &entry.genesis)?,
         ));
     }
-    let mut allowed = BTreeSet::new();
-    let mut endpoints: BTreeMap<PublicKey, String> = BTreeMap::new();
-    for (_, ledger) in &ledgers {
-        if let Some(c) = ledger.config() {
-            for n in &c.consensus.consenters {
-                if n.node_key != me {
-                    allowed.insert(n.node_key);
-                    endpoints.insert(n.node_key, n.endpoint.clone());
-                }
-            }
-        }
-    }
+    let configs: Vec<_> = ledgers
+        .iter()
+        .filter_map(|(_, l)| l.config().cloned())
+        .collect();
+    let endpoints = membership::wanted_peers(&configs, me);
+    let allowed: BTreeSet<PublicKey> = endpoints.keys().copied().collect();
     let mut net_config = NetConfig::new(cfg.listen);
     // Live links never idle (heartbeats every few ticks, QUIC keep-alives).
     net_config.idle_timeout_ms = NET_IDLE_TIMEOUT_MS;
@@ -250,23 +245,14 @@ pub async fn run(
             .cloned()
             .ok_or_else(|| ch_err("no config".into()))?;
         let consenters = &config.consensus.consenters;
-        let my_index = consenters
-            .iter()
-            .position(|n| n.node_key == me)
-            .ok_or_else(|| {
-                ch_err(format!(
-                    "this node's key {} is not a consenter (observer nodes are not supported yet)",
-                    me.to_hex()
-                ))
-            })?;
-        let my_id = my_index as NodeId + 1;
-        let voters: Vec<NodeId> = (1..=consenters.len() as NodeId).collect();
-        let peers: BTreeMap<NodeId, PublicKey> = consenters
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != my_index)
-            .map(|(i, n)| (i as NodeId + 1, n.node_key))
-            .collect();
+        let genesis = ledger
+            .genesis_config()
+            .map_err(|e| ch_err(e.to_string()))?
+            .ok_or_else(|| ch_err("no genesis".into()))?;
+        let members = membership::members(&genesis, &config, me).map_err(ch_err)?;
+        let my_id = members.me;
+        let voters = members.voters.clone();
+        let peers = members.peers.clone();
         let (driver_tx, driver_rx) = std::sync::mpsc::sync_channel(DRIVER_QUEUE_MAX);
         let (gossip_tx, gossip_rx) = tokio::sync::mpsc::channel(GOSSIP_QUEUE_TXS_MAX);
         let height = ledger.head().map_or(0, |h| h.height);
@@ -327,7 +313,8 @@ pub async fn run(
                 .with_compaction(
                     cfg.raft_compact_every_entries
                         .unwrap_or(catchup::COMPACT_EVERY_ENTRIES_DEFAULT),
-                );
+                )
+                .with_members(members.ids.clone());
                 let fatal = fatal.clone();
                 std::thread::Builder::new()
                     .name(format!("consensus-{id}"))
@@ -369,7 +356,8 @@ pub async fn run(
                     driver_rx,
                     tick,
                 )
-                .map_err(|e| ch_err(e.to_string()))?;
+                .map_err(|e| ch_err(e.to_string()))?
+                .with_members(members.ids.clone());
                 let fatal = fatal.clone();
                 std::thread::Builder::new()
                     .name(format!("consensus-{id}"))
@@ -397,6 +385,14 @@ pub async fn run(
             },
         );
     }
+
+    tokio::spawn(membership::follow_configs(
+        net.clone(),
+        hosted.values().map(|h| h.shared.clone()).collect(),
+        me,
+        addrs.clone(),
+        endpoints.clone(),
+    ));
 
     // Inbound frames: consensus to the driver, transactions to the mempool.
     let routes: BTreeMap<String, (Arc<ChannelShared>, BTreeMap<PublicKey, NodeId>)> = hosted

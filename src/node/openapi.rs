@@ -69,7 +69,7 @@ pub fn document() -> Value {
                         "400": bad,
                         "404": not_found,
                         "422": error_response("Refused at admission; code names the reason (bad_signature, certificate_expired, ...)"),
-                        "503": error_response("Busy: the mempool is full; retry after Retry-After seconds")
+                        "503": error_response("Busy (the mempool is full; retry after Retry-After seconds), or not_consenter (a config update removed this node from the channel's consenters)")
                     }
                 }
             },
