@@ -26,6 +26,13 @@ use std::collections::HashMap;
 /// in memory whole).
 pub const MODEL_BYTES_MAX: u64 = 512 << 20;
 
+/// Uploads hashed at once. Each may stream up to [`MODEL_BYTES_MAX`]; more
+/// at a time are answered `503 busy` rather than queued, so that anonymous
+/// uploads cannot hold the node's runtime and bandwidth.
+pub const MODEL_UPLOADS_MAX: usize = 4;
+
+static UPLOADS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MODEL_UPLOADS_MAX);
+
 /// Posts the dropped file to `/models/hash` and shows the answer's page.
 const DROP_JS: &str = r#"
 (function(){
@@ -154,6 +161,15 @@ pub async fn models(
 /// `POST /models/hash`: the blake3 hash of the request body, streamed and
 /// bounded by [`MODEL_BYTES_MAX`]. Answers `{"file_hash", "bytes"}`.
 pub async fn hash_upload(body: Body) -> impl IntoResponse {
+    let Ok(_permit) = UPLOADS.try_acquire() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({
+                "code": "busy",
+                "message": format!("{MODEL_UPLOADS_MAX} model files are being hashed; retry in a moment"),
+            })),
+        );
+    };
     let mut hasher = blake3::Hasher::new();
     let mut total: u64 = 0;
     let mut stream = body.into_data_stream();
@@ -184,4 +200,32 @@ pub async fn hash_upload(body: Body) -> impl IntoResponse {
         StatusCode::OK,
         axum::Json(serde_json::json!({"file_hash": hash.to_hex(), "bytes": total})),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn status_of(body: &'static [u8]) -> (StatusCode, serde_json::Value) {
+        let r = hash_upload(Body::from(body)).await.into_response();
+        let status = r.status();
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn uploads_beyond_the_limit_are_answered_busy_and_served_again_after() {
+        let (status, v) = status_of(b"model").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(v["file_hash"], Hash::of(b"model").to_hex());
+        // Every slot held by uploads in progress.
+        let held = UPLOADS.try_acquire_many(MODEL_UPLOADS_MAX as u32).unwrap();
+        let (status, v) = status_of(b"model").await;
+        assert_eq!(
+            (status, v["code"].as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("busy"))
+        );
+        drop(held);
+        assert_eq!(status_of(b"model").await.0, StatusCode::OK);
+    }
 }
