@@ -8,8 +8,7 @@
 //! crash). The rules are those of `simplex::DurableState::apply`, which the
 //! tests check this store against.
 
-use super::storage::{Applied, StorageError};
-use borsh::{BorshDeserialize, BorshSerialize};
+use super::storage::{Applied, StorageError, backend, decode, encode, read_applied, write_applied};
 use productivist_consensus::simplex::{
     Block, DurableState, Evidence, Persist, View, Vote, VoteKind, VoteRecord,
 };
@@ -31,19 +30,6 @@ const EVIDENCE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("evidence")
 pub const EVIDENCE_STORED_MAX: usize = 4096;
 
 const META_VOTE_RECORD: &str = "vote_record";
-const META_APPLIED: &str = "applied";
-
-fn backend(e: impl std::fmt::Display) -> StorageError {
-    StorageError::Backend(e.to_string())
-}
-
-fn decode<T: BorshDeserialize>(what: &str, bytes: &[u8]) -> Result<T, StorageError> {
-    borsh::from_slice(bytes).map_err(|e| StorageError::Corrupt(format!("{what}: {e}")))
-}
-
-fn encode<T: BorshSerialize>(value: &T) -> Result<Vec<u8>, StorageError> {
-    borsh::to_vec(value).map_err(backend)
-}
 
 fn kind_tag(kind: VoteKind) -> u8 {
     match kind {
@@ -295,23 +281,12 @@ impl SimplexStore {
 
     /// The applied mark.
     pub fn applied(&self) -> Result<Applied, StorageError> {
-        let tx = self.db.begin_read().map_err(backend)?;
-        let meta = tx.open_table(META).map_err(backend)?;
-        match meta.get(META_APPLIED).map_err(backend)? {
-            Some(v) => decode("applied mark", v.value()),
-            None => Ok(Applied::default()),
-        }
+        read_applied(&self.db)
     }
 
     /// Records the applied mark durably.
     pub fn set_applied(&self, applied: Applied) -> Result<(), StorageError> {
-        let tx = self.db.begin_write().map_err(backend)?;
-        {
-            let mut meta = tx.open_table(META).map_err(backend)?;
-            meta.insert(META_APPLIED, encode(&applied)?.as_slice())
-                .map_err(backend)?;
-        }
-        tx.commit().map_err(backend)
+        write_applied(&self.db, applied)
     }
 }
 

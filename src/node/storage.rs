@@ -29,7 +29,7 @@ pub enum StorageError {
     Corrupt(String),
 }
 
-fn backend(e: impl std::fmt::Display) -> StorageError {
+pub(super) fn backend(e: impl std::fmt::Display) -> StorageError {
     StorageError::Backend(e.to_string())
 }
 
@@ -49,12 +49,34 @@ pub struct RaftStore {
     db: Database,
 }
 
-fn decode<T: BorshDeserialize>(what: &str, bytes: &[u8]) -> Result<T, StorageError> {
+pub(super) fn decode<T: BorshDeserialize>(what: &str, bytes: &[u8]) -> Result<T, StorageError> {
     borsh::from_slice(bytes).map_err(|e| StorageError::Corrupt(format!("{what}: {e}")))
 }
 
-fn encode<T: BorshSerialize>(value: &T) -> Result<Vec<u8>, StorageError> {
+pub(super) fn encode<T: BorshSerialize>(value: &T) -> Result<Vec<u8>, StorageError> {
     borsh::to_vec(value).map_err(backend)
+}
+
+/// The applied mark in a consensus store's `meta` table (both stores keep
+/// it under the same table and key).
+pub(super) fn read_applied(db: &Database) -> Result<Applied, StorageError> {
+    let tx = db.begin_read().map_err(backend)?;
+    let meta = tx.open_table(META).map_err(backend)?;
+    match meta.get(META_APPLIED).map_err(backend)? {
+        Some(v) => decode("applied mark", v.value()),
+        None => Ok(Applied::default()),
+    }
+}
+
+/// Records the applied mark durably (one fsync'd transaction).
+pub(super) fn write_applied(db: &Database, applied: Applied) -> Result<(), StorageError> {
+    let tx = db.begin_write().map_err(backend)?;
+    {
+        let mut meta = tx.open_table(META).map_err(backend)?;
+        meta.insert(META_APPLIED, encode(&applied)?.as_slice())
+            .map_err(backend)?;
+    }
+    tx.commit().map_err(backend)
 }
 
 impl RaftStore {
@@ -140,23 +162,12 @@ impl RaftStore {
 
     /// The applied mark.
     pub fn applied(&self) -> Result<Applied, StorageError> {
-        let tx = self.db.begin_read().map_err(backend)?;
-        let meta = tx.open_table(META).map_err(backend)?;
-        match meta.get(META_APPLIED).map_err(backend)? {
-            Some(v) => decode("applied mark", v.value()),
-            None => Ok(Applied::default()),
-        }
+        read_applied(&self.db)
     }
 
     /// Records the applied mark durably.
     pub fn set_applied(&self, applied: Applied) -> Result<(), StorageError> {
-        let tx = self.db.begin_write().map_err(backend)?;
-        {
-            let mut meta = tx.open_table(META).map_err(backend)?;
-            meta.insert(META_APPLIED, encode(&applied)?.as_slice())
-                .map_err(backend)?;
-        }
-        tx.commit().map_err(backend)
+        write_applied(&self.db, applied)
     }
 }
 
