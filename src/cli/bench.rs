@@ -8,7 +8,11 @@ use productivist_engine::store::RedbStore;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// Transactions per second; NaN for a phase that was not run (`--only`).
 fn tps(txs: usize, secs: f64) -> f64 {
+    if secs.is_nan() {
+        return f64::NAN;
+    }
     txs as f64 / secs.max(1e-9)
 }
 
@@ -40,13 +44,29 @@ fn cpu_between_s(
     ns as f64 / 1e9
 }
 
+/// One phase of `bench validate`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Phase {
+    /// Raw signature verification.
+    Raw,
+    /// Validation and execution on `--threads` threads.
+    Parallel,
+    /// Validation and execution on one thread.
+    Sequential,
+}
+
 /// Best wall time and least CPU time over the rounds, in seconds.
 struct Timing {
     wall_s: f64,
     cpu_s: Option<f64>,
 }
 
-pub fn validate(txs: usize, threads: usize, rounds: usize) -> Result<(), CliError> {
+pub fn validate(
+    txs: usize,
+    threads: usize,
+    rounds: usize,
+    only: Option<Phase>,
+) -> Result<(), CliError> {
     if !(1..=10_000).contains(&txs) {
         return Err(CliError(format!(
             "--txs must be 1 to 10000 (one block), not {txs}"
@@ -63,22 +83,30 @@ pub fn validate(txs: usize, threads: usize, rounds: usize) -> Result<(), CliErro
     w.ledger.set_threads(threads);
     w.ledger
         .propose(w.txs.clone(), w.timestamp_ms, w.proposer)?;
-    let best = |f: &mut dyn FnMut() -> Result<(), CliError>| -> Result<Timing, CliError> {
-        let mut wall_s = f64::MAX;
-        let mut cpu_s: Option<f64> = None;
-        for _ in 0..rounds {
-            let cpu0 = thread_cpu_ns();
-            let t = Instant::now();
-            f()?;
-            wall_s = wall_s.min(t.elapsed().as_secs_f64());
-            if let (Some(a), Some(b)) = (cpu0, thread_cpu_ns()) {
-                let s = cpu_between_s(&a, &b);
-                cpu_s = Some(cpu_s.map_or(s, |c| c.min(s)));
-            }
+    let runs = |phase: Phase| {
+        if only.is_none_or(|o| o == phase) {
+            rounds
+        } else {
+            0
         }
-        Ok(Timing { wall_s, cpu_s })
     };
-    let raw = best(&mut || {
+    let best =
+        |rounds: usize, f: &mut dyn FnMut() -> Result<(), CliError>| -> Result<Timing, CliError> {
+            let mut wall_s = f64::NAN;
+            let mut cpu_s: Option<f64> = None;
+            for _ in 0..rounds {
+                let cpu0 = thread_cpu_ns();
+                let t = Instant::now();
+                f()?;
+                wall_s = t.elapsed().as_secs_f64().min(wall_s);
+                if let (Some(a), Some(b)) = (cpu0, thread_cpu_ns()) {
+                    let s = cpu_between_s(&a, &b);
+                    cpu_s = Some(cpu_s.map_or(s, |c| c.min(s)));
+                }
+            }
+            Ok(Timing { wall_s, cpu_s })
+        };
+    let raw = best(runs(Phase::Raw), &mut || {
         let ok = workload::verify_all(&sigs, &pool);
         if ok != txs {
             return Err(CliError(format!("{} signatures failed", txs - ok)));
@@ -86,13 +114,13 @@ pub fn validate(txs: usize, threads: usize, rounds: usize) -> Result<(), CliErro
         Ok(())
     })?;
     w.ledger.set_threads(threads);
-    let parallel = best(&mut || {
+    let parallel = best(runs(Phase::Parallel), &mut || {
         w.ledger
             .propose(w.txs.clone(), w.timestamp_ms, w.proposer)?;
         Ok(())
     })?;
     w.ledger.set_threads(1);
-    let sequential = best(&mut || {
+    let sequential = best(runs(Phase::Sequential), &mut || {
         w.ledger
             .propose(w.txs.clone(), w.timestamp_ms, w.proposer)?;
         Ok(())

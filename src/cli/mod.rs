@@ -397,6 +397,11 @@ enum BenchCommand {
         /// Runs per measurement (the best is reported).
         #[arg(long, default_value_t = 5)]
         rounds: usize,
+        /// Measure one phase only (`raw`, `parallel` or `sequential`), for
+        /// profilers: two runs differing only in `--rounds` differ by exactly
+        /// that many blocks of that phase.
+        #[arg(long)]
+        only: Option<bench::Phase>,
     },
     /// Load a cluster of node processes over HTTP: committed tx/s and
     /// commit latency, a CSV timeline and an SVG plot.
@@ -501,7 +506,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             txs,
             threads,
             rounds,
-        }) => bench::validate(txs, threads, rounds),
+            only,
+        }) => bench::validate(txs, threads, rounds, only),
         Command::Bench(BenchCommand::Cluster(args)) => bench_cluster::cluster(*args),
         Command::Bench(BenchCommand::Footprint { transfers, rate }) => {
             bench_cluster::footprint(transfers, rate)
