@@ -9,7 +9,9 @@
 use crate::block::InvalidCode;
 use crate::config::ChannelConfig;
 use crate::crypto::{Hash, domain};
-use crate::identity::{CertCache, Certificate, Identity, IdentityError, check_certificate_cached};
+use crate::identity::{
+    CertCache, Certificate, Identity, IdentityError, check_certificate_prepared,
+};
 use crate::store::StoreError;
 use crate::tx::{SignerRef, Transaction, TxId, decode_tx, tx_id};
 
@@ -112,21 +114,20 @@ pub fn admit(
             }
         },
     };
-    let identity =
-        check_certificate_cached(&cert, &config.orgs, &config.revocations, now_ms, cache)
+    let (identity, member_key) =
+        check_certificate_prepared(&cert, &config.orgs, &config.revocations, now_ms, cache)
             .map_err(|e| Rejection::new(identity_code(&e), e.to_string()))?;
     let id = tx_id(&tx);
     // tx_id is exactly the digest that was signed.
     debug_assert_eq!(id, tx.digest(domain::TX));
-    identity
-        .public_key
-        .verify(&id, tx.signature())
-        .map_err(|e| {
-            Rejection::new(
-                InvalidCode::BadSignature,
-                format!("transaction signature: {e}"),
-            )
-        })?;
+    // The same verdict as `identity.public_key.verify`, without decompressing
+    // the key again (see `PreparedKey`).
+    member_key.verify(&id, tx.signature()).map_err(|e| {
+        Rejection::new(
+            InvalidCode::BadSignature,
+            format!("transaction signature: {e}"),
+        )
+    })?;
     Ok(Admitted {
         id,
         identity,

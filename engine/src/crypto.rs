@@ -99,10 +99,17 @@ impl PublicKey {
         Ok(key)
     }
 
+    /// [`PublicKey::check_strong`], keeping the decompressed key for
+    /// verifying many signatures with [`PreparedKey::verify`].
+    pub fn prepare(&self) -> Result<PreparedKey, CryptoError> {
+        self.check_strong().map(PreparedKey)
+    }
+
     /// Verifies a signature over a 32-byte digest with `verify_strict`, the
-    /// acceptance rule everywhere in Productivist. Keys are checked for
-    /// small and mixed order first (certificates are checked the same way
-    /// when loaded, so this repeats a cheap decompression only).
+    /// acceptance rule everywhere in Productivist. Small-order keys are
+    /// refused first (certificates' keys are checked for small and mixed
+    /// order when loaded). For a key that [`PublicKey::prepare`] accepts,
+    /// the verdict is the same as [`PreparedKey::verify`]'s.
     pub fn verify(&self, digest: &Hash, signature: &SignatureBytes) -> Result<(), CryptoError> {
         let key = VerifyingKey::from_bytes(&self.0).map_err(|_| CryptoError::InvalidKey)?;
         if key.is_weak() {
@@ -110,6 +117,29 @@ impl PublicKey {
         }
         let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
         key.verify_strict(&digest.0, &sig)
+            .map_err(|_| CryptoError::BadSignature)
+    }
+}
+
+/// A public key decompressed once and found strong (not of small order,
+/// torsion-free), so that verifying its signatures does not repeat the
+/// decompression, about a tenth of a verification. The acceptance rule is
+/// unchanged: [`PreparedKey::verify`] is `verify_strict` with the same
+/// point [`PublicKey::verify`] decompresses.
+#[derive(Clone, Copy, Debug)]
+pub struct PreparedKey(VerifyingKey);
+
+impl PreparedKey {
+    /// The compressed key.
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey(self.0.to_bytes())
+    }
+
+    /// Verifies a signature over a 32-byte digest with `verify_strict`.
+    pub fn verify(&self, digest: &Hash, signature: &SignatureBytes) -> Result<(), CryptoError> {
+        let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
+        self.0
+            .verify_strict(&digest.0, &sig)
             .map_err(|_| CryptoError::BadSignature)
     }
 }
@@ -229,6 +259,21 @@ mod tests {
             kp.public().verify(&Hash::of(b"other"), &sig),
             Err(CryptoError::BadSignature)
         );
+    }
+
+    #[test]
+    fn prepared_key_gives_the_same_verdicts() {
+        let kp = KeyPair::from_seed("p");
+        let key = kp.public().prepare().unwrap();
+        assert_eq!(key.public_key(), kp.public());
+        let d = Hash::of(b"msg");
+        let sig = kp.sign(&d);
+        let mut bad = sig;
+        bad.0[40] ^= 1;
+        for (digest, sig) in [(d, sig), (Hash::of(b"other"), sig), (d, bad)] {
+            assert_eq!(key.verify(&digest, &sig), kp.public().verify(&digest, &sig));
+        }
+        assert_eq!(key.verify(&d, &sig), Ok(()));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! organizations and the revoked serials; [`check_certificate`] decides
 //! whether a certificate is acceptable at a given (block) time.
 
-use crate::crypto::{CryptoError, Hash, KeyPair, PublicKey, Signed, domain};
+use crate::crypto::{CryptoError, Hash, KeyPair, PreparedKey, PublicKey, Signed, domain};
 use borsh::{BorshDeserialize, BorshSerialize};
 use std::fmt;
 
@@ -241,7 +241,9 @@ pub fn check_name(what: &str, name: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_body(body: &CertBody) -> Result<(), IdentityError> {
+/// Checks what a certificate body claims about itself; returns its key,
+/// decompressed and found strong.
+fn check_body(body: &CertBody) -> Result<PreparedKey, IdentityError> {
     check_name("subject", &body.subject).map_err(IdentityError::Malformed)?;
     check_name("organization", &body.org).map_err(IdentityError::Malformed)?;
     if body.roles.is_empty() || body.roles.len() > ROLES_MAX {
@@ -260,10 +262,7 @@ fn check_body(body: &CertBody) -> Result<(), IdentityError> {
             "validity window is empty (not_before >= not_after)".into(),
         ));
     }
-    body.public_key
-        .check_strong()
-        .map_err(IdentityError::BadKey)?;
-    Ok(())
+    body.public_key.prepare().map_err(IdentityError::BadKey)
 }
 
 /// Issues a certificate signed by `org_root`. Roles are sorted and deduplicated;
@@ -279,11 +278,12 @@ pub fn issue_certificate(
 }
 
 /// Remembers certificates whose root signature and key already verified,
-/// so a member's certificate costs one signature verification per process
-/// rather than one per transaction. It memoizes a pure function of the
+/// with the member's key decompressed, so a member's certificate costs one
+/// signature verification and one key decompression per process rather
+/// than one per transaction. It memoizes a pure function of the
 /// certificate bytes and the root key, so verdicts never depend on it.
 pub struct CertCache {
-    verified: std::sync::RwLock<std::collections::HashSet<(Hash, PublicKey)>>,
+    verified: std::sync::RwLock<std::collections::HashMap<(Hash, PublicKey), PreparedKey>>,
     capacity: usize,
 }
 
@@ -292,24 +292,21 @@ impl CertCache {
     /// over (simple, bounded, and correct whatever it holds).
     pub fn new(capacity: usize) -> CertCache {
         CertCache {
-            verified: std::sync::RwLock::new(std::collections::HashSet::new()),
+            verified: std::sync::RwLock::new(std::collections::HashMap::new()),
             capacity: capacity.max(1),
         }
     }
 
-    fn contains(&self, key: &(Hash, PublicKey)) -> bool {
-        self.verified
-            .read()
-            .map(|s| s.contains(key))
-            .unwrap_or(false)
+    fn get(&self, key: &(Hash, PublicKey)) -> Option<PreparedKey> {
+        self.verified.read().ok().and_then(|s| s.get(key).copied())
     }
 
-    fn insert(&self, key: (Hash, PublicKey)) {
+    fn insert(&self, key: (Hash, PublicKey), member_key: PreparedKey) {
         if let Ok(mut s) = self.verified.write() {
             if s.len() >= self.capacity {
                 s.clear();
             }
-            s.insert(key);
+            s.insert(key, member_key);
         }
     }
 }
@@ -346,6 +343,18 @@ pub fn check_certificate_cached(
     now_ms: u64,
     cache: Option<&CertCache>,
 ) -> Result<Identity, IdentityError> {
+    check_certificate_prepared(cert, orgs, revocations, now_ms, cache).map(|(identity, _)| identity)
+}
+
+/// [`check_certificate_cached`], also returning the member's key ready to
+/// verify signatures (from `cache` when it holds the certificate).
+pub fn check_certificate_prepared(
+    cert: &Certificate,
+    orgs: &[Organization],
+    revocations: &[Revocation],
+    now_ms: u64,
+    cache: Option<&CertCache>,
+) -> Result<(Identity, PreparedKey), IdentityError> {
     let body = cert.value();
     let org = orgs
         .iter()
@@ -353,19 +362,24 @@ pub fn check_certificate_cached(
         .ok_or_else(|| IdentityError::ForeignOrganization(body.org.clone()))?;
     let id = cert_id(cert);
     let memo = (id, org.root_key);
-    if !cache.is_some_and(|c| c.contains(&memo)) {
-        // Signature before anything else the certificate claims: an unsigned
-        // certificate says nothing trustworthy about itself.
-        cert.verify(domain::CERTIFICATE, &org.root_key)
-            .map_err(|_| IdentityError::BadCertificateSignature {
-                org: body.org.clone(),
-                subject: body.subject.clone(),
-            })?;
-        check_body(body)?;
-        if let Some(c) = cache {
-            c.insert(memo);
+    let member_key = match cache.and_then(|c| c.get(&memo)) {
+        Some(k) => k,
+        None => {
+            // Signature before anything else the certificate claims: an
+            // unsigned certificate says nothing trustworthy about itself.
+            cert.verify(domain::CERTIFICATE, &org.root_key)
+                .map_err(|_| IdentityError::BadCertificateSignature {
+                    org: body.org.clone(),
+                    subject: body.subject.clone(),
+                })?;
+            let k = check_body(body)?;
+            if let Some(c) = cache {
+                c.insert(memo, k);
+            }
+            k
         }
-    }
+    };
+    debug_assert_eq!(member_key.public_key(), body.public_key);
     if revocations
         .iter()
         .any(|r| r.org == body.org && r.serial == body.serial)
@@ -391,13 +405,14 @@ pub fn check_certificate_cached(
             now_ms,
         });
     }
-    Ok(Identity {
+    let identity = Identity {
         org: body.org.clone(),
         subject: body.subject.clone(),
         roles: body.roles.clone(),
         public_key: body.public_key,
         cert_id: id,
-    })
+    };
+    Ok((identity, member_key))
 }
 
 #[cfg(test)]

@@ -167,6 +167,20 @@ fn strict_rejects_every_crafted_signature_and_batch_does_not() {
             Case::SmallOrderKey => assert_eq!(verdict, Err(CryptoError::WeakKey), "{case:?}"),
             _ => assert_eq!(verdict, Err(CryptoError::BadSignature), "{case:?}"),
         }
+        // Execution verifies with the key decompressed once per certificate;
+        // keys it cannot prepare are refused at load, and for the others
+        // the verdict is the same.
+        match PublicKey(key).prepare() {
+            Ok(prepared) => assert_eq!(
+                prepared.verify(&msg, &SignatureBytes(sig)),
+                verdict,
+                "{case:?}"
+            ),
+            Err(_) => assert!(
+                matches!(case, Case::MixedOrderKey | Case::SmallOrderKey),
+                "{case:?}"
+            ),
+        }
         if let Ok(vk) = ed25519_dalek::VerifyingKey::from_bytes(&key) {
             let s = ed25519_dalek::Signature::from_bytes(&sig);
             if ed25519_dalek::verify_batch(&[&msg.0[..]], &[s], &[vk]).is_ok() {
