@@ -24,9 +24,17 @@ pub struct Admitted {
     pub id: TxId,
     /// The signer.
     pub identity: Identity,
+}
+
+impl Admitted {
     /// The certificate, when the transaction carried it in full (so the
     /// executor can record it for later by-id references).
-    pub embedded_cert: Option<Certificate>,
+    pub fn embedded_cert(&self) -> Option<&Certificate> {
+        match &self.tx.value().signer {
+            SignerRef::Certificate(c) => Some(c),
+            SignerRef::CertId(_) => None,
+        }
+    }
 }
 
 /// Why a transaction was refused at admission.
@@ -101,10 +109,17 @@ pub fn admit(
         )
         .into());
     }
-    let (cert, embedded) = match &body.signer {
-        SignerRef::Certificate(c) => (c.clone(), true),
+    // An embedded certificate is borrowed from the transaction (it stays
+    // reachable through `Admitted::embedded_cert`); only one resolved by id
+    // is owned here.
+    let resolved;
+    let cert = match &body.signer {
+        SignerRef::Certificate(c) => c,
         SignerRef::CertId(id) => match resolve(id)? {
-            Some(c) => (c, false),
+            Some(c) => {
+                resolved = c;
+                &resolved
+            }
             None => {
                 return Err(Rejection::new(
                     InvalidCode::UnknownCertificate,
@@ -115,7 +130,7 @@ pub fn admit(
         },
     };
     let (identity, member_key) =
-        check_certificate_prepared(&cert, &config.orgs, &config.revocations, now_ms, cache)
+        check_certificate_prepared(cert, &config.orgs, &config.revocations, now_ms, cache)
             .map_err(|e| Rejection::new(identity_code(&e), e.to_string()))?;
     let id = tx_id(&tx);
     // tx_id is exactly the digest that was signed.
@@ -128,10 +143,5 @@ pub fn admit(
             format!("transaction signature: {e}"),
         )
     })?;
-    Ok(Admitted {
-        id,
-        identity,
-        embedded_cert: embedded.then_some(cert),
-        tx,
-    })
+    Ok(Admitted { id, identity, tx })
 }

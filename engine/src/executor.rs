@@ -177,7 +177,7 @@ pub fn run_tx(
             format!("output of {} bytes > {OUTPUT_BYTES_MAX}", output.len()),
         )),
         Ok(output) => {
-            if let Some(cert) = &admitted.embedded_cert {
+            if let Some(cert) = admitted.embedded_cert() {
                 let key = cert_state_key(&admitted.identity.cert_id);
                 if !effects.writes.contains_key(&key) && view.get(&key)?.is_none() {
                     effects.writes.insert(key, Some(codec::encode(cert)));
