@@ -30,8 +30,13 @@ pub struct TxContext<'a> {
     block: &'a BlockInfo,
     caller: &'a Identity,
     tx_id: Hash,
-    /// The contract whose key space is in use, and the chain of callers.
-    stack: Vec<String>,
+    /// The contract called by the transaction (or query).
+    top: &'a str,
+    /// Contracts called from it, innermost last; the contract whose key
+    /// space is in use is the last of `top` and these. Kept apart from
+    /// `top` so that a transaction that calls no other contract allocates
+    /// no call stack.
+    nested: Vec<String>,
     writes: Overlay,
     events: Vec<Event>,
     read_only: bool,
@@ -61,7 +66,7 @@ impl<'a> TxContext<'a> {
         block: &'a BlockInfo,
         caller: &'a Identity,
         tx_id: Hash,
-        contract: &str,
+        contract: &'a str,
         read_only: bool,
     ) -> TxContext<'a> {
         TxContext {
@@ -71,7 +76,8 @@ impl<'a> TxContext<'a> {
             block,
             caller,
             tx_id,
-            stack: vec![contract.to_string()],
+            top: contract,
+            nested: Vec::new(),
             writes: Overlay::new(),
             events: Vec::new(),
             read_only,
@@ -79,9 +85,12 @@ impl<'a> TxContext<'a> {
     }
 
     fn current(&self) -> &str {
-        // The stack starts with the called contract and calls push/pop in
-        // pairs, so it is never empty.
-        self.stack.last().map(String::as_str).unwrap_or_default()
+        self.nested.last().map_or(self.top, String::as_str)
+    }
+
+    /// Contracts on the call stack, the top-level one included.
+    fn depth(&self) -> usize {
+        1 + self.nested.len()
     }
 
     fn full_key(&self, key: &[u8]) -> Vec<u8> {
@@ -122,8 +131,7 @@ impl<'a> TxContext<'a> {
 
     /// Runs the top-level call.
     pub fn run(&mut self, method: &str, args: &[u8]) -> Result<Vec<u8>, ContractError> {
-        let name = self.current().to_string();
-        let contract = self.resolve(&name)?;
+        let contract = self.resolve(self.current())?;
         contract.call(self, method, args)
     }
 
@@ -221,8 +229,11 @@ impl Context for TxContext<'_> {
     }
 
     fn calling_contract(&self) -> Option<&str> {
-        let n = self.stack.len();
-        (n >= 2).then(|| self.stack[n - 2].as_str())
+        match self.nested.len() {
+            0 => None,
+            1 => Some(self.top),
+            n => Some(self.nested[n - 2].as_str()),
+        }
     }
 
     fn block(&self) -> &BlockInfo {
@@ -264,10 +275,10 @@ impl Context for TxContext<'_> {
         method: &str,
         args: &[u8],
     ) -> Result<Vec<u8>, ContractError> {
-        if self.stack.len() >= CALL_DEPTH_MAX.min(self.config.wasm.call_depth_max as usize + 1) {
+        if self.depth() >= CALL_DEPTH_MAX.min(self.config.wasm.call_depth_max as usize + 1) {
             return Err(ContractError::LimitExceeded(format!(
                 "call depth above {}",
-                self.stack.len() - 1
+                self.depth() - 1
             )));
         }
         if contract.starts_with('_') {
@@ -279,9 +290,9 @@ impl Context for TxContext<'_> {
         // A failed nested call leaves no trace even if the caller goes on.
         let saved_writes = self.writes.clone();
         let saved_events = self.events.len();
-        self.stack.push(contract.to_string());
+        self.nested.push(contract.to_string());
         let out = callee.call(self, method, args);
-        self.stack.pop();
+        self.nested.pop();
         if out.is_err() {
             self.writes = saved_writes;
             self.events.truncate(saved_events);
