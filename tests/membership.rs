@@ -5,6 +5,10 @@
 //! the Raft leader removes it from the voters, it stops taking part and
 //! says so, and the two remaining nodes go on committing.
 //!
+//! Before that, a frame that is not one of the node's, sent from an allowed
+//! key, makes the receiver close that connection with a logged reason and
+//! keep running.
+//!
 //! Synchronization is bounded polling of the API, never bare sleeps.
 
 mod common;
@@ -87,6 +91,26 @@ fn a_consenter_removed_by_a_config_update_is_cut_off_without_a_restart() {
         })
     };
     assert_eq!(probe(), Ok(()), "the leader's key is a consenter's key");
+
+    // A frame of the right size but not one of ours, from an allowed key:
+    // the survivor closes that connection with a logged reason and runs on.
+    rt.block_on(async {
+        let (me, _rx) = Network::start(
+            removed_key.clone(),
+            Allowlist::new([node0_key]),
+            NetConfig::new("127.0.0.1:0".parse().expect("addr")),
+        )
+        .expect("endpoint");
+        me.add_peer(node0_key, node0_quic);
+        me.send(&node0_key, vec![0xff; 64]).expect("queued");
+        let end = Instant::now() + Duration::from_secs(20);
+        while !cluster.log_tail(a).contains("malformed frame") {
+            assert!(Instant::now() < end, "no malformed-frame log line");
+            tokio::time::sleep(Duration::from_millis(POLL_MS)).await;
+        }
+        me.close().await;
+    });
+    cluster.wait_healthy(&[a], Duration::from_secs(10));
 
     // The admins remove the leader through another node's API.
     let out = Command::new(bin())

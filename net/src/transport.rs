@@ -92,6 +92,7 @@ pub enum SendError {
 const CODE_FRAME_TOO_LARGE: u32 = 1;
 const CODE_SHUTDOWN: u32 = 2;
 const CODE_REMOVED: u32 = 3;
+const CODE_MALFORMED: u32 = 4;
 /// The byte a server sends to confirm it accepted a client.
 const ACK: u8 = 0x06;
 
@@ -279,6 +280,21 @@ impl Network {
             tracing::info!(peer = %k, "peer no longer allowed: connections closed");
         }
         lost.into_iter().collect()
+    }
+
+    /// Closes the connections `peer` opened to this node, with `reason`:
+    /// for a peer that sent a frame the node could not decode. The peer
+    /// stays allowed and may dial again (after its backoff), so a version
+    /// mismatch or a corrupted stream costs a reconnection, not the node.
+    pub fn close_accepted(&self, peer: &PublicKey, reason: &str) {
+        let conns = self
+            .accepted
+            .lock()
+            .map(|mut a| a.remove(peer).unwrap_or_default())
+            .unwrap_or_default();
+        for c in conns {
+            c.close(VarInt::from_u32(CODE_MALFORMED), reason.as_bytes());
+        }
     }
 
     /// Stops talking to a peer (removed from the channel).

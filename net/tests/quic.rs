@@ -324,3 +324,37 @@ async fn a_key_removed_while_connected_loses_its_connection_and_cannot_reconnect
         "nothing more arrives"
     );
 }
+
+#[tokio::test]
+async fn closing_a_peers_connection_for_a_malformed_frame_lets_it_reconnect() {
+    let a_key = KeyPair::from_seed("a");
+    let b_key = KeyPair::from_seed("b");
+    let (_, a, _a_rx) = node("a", &[&b_key]);
+    let (_, b, mut b_rx) = node("b", &[&a_key]);
+    a.add_peer(b_key.public(), b.local_addr().unwrap());
+    a.send(&b_key.public(), b"not a frame of ours".to_vec())
+        .unwrap();
+    assert_eq!(recv(&mut b_rx).await.frame, b"not a frame of ours".to_vec());
+    // b's dispatcher could not decode it: it closes a's connection.
+    b.close_accepted(&a_key.public(), "malformed frame");
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while a.peer_connections() != vec![(b_key.public(), false)] {
+        assert!(tokio::time::Instant::now() < deadline, "a still connected");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // a is still allowed: it dials again and its next frames arrive.
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let _ = a.send(&b_key.public(), b"again".to_vec());
+        match tokio::time::timeout(Duration::from_millis(200), b_rx.recv()).await {
+            Ok(Some(m)) => {
+                assert_eq!((m.from, m.frame), (a_key.public(), b"again".to_vec()));
+                break;
+            }
+            _ => assert!(
+                tokio::time::Instant::now() < deadline,
+                "a never reconnected"
+            ),
+        }
+    }
+}

@@ -408,7 +408,11 @@ pub async fn run(
             let wire = match Wire::decode(&frame.frame) {
                 Ok(w) => w,
                 Err(e) => {
-                    tracing::debug!(from = %frame.from.to_hex(), "undecodable frame: {e}");
+                    // Framing is intact (length prefix) but the content is
+                    // not a frame of ours: that stream cannot be trusted to
+                    // be in step. The peer may reconnect.
+                    tracing::warn!(from = %frame.from.to_hex(), "malformed frame ({e}); closing the peer's connection");
+                    dispatch_net.close_accepted(&frame.from, "malformed frame");
                     continue;
                 }
             };
