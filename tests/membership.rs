@@ -203,4 +203,28 @@ fn a_consenter_removed_by_a_config_update_is_cut_off_without_a_restart() {
         h2 < h0,
         "the removed node receives no new blocks ({h2} vs {h0})"
     );
+
+    // Restarted (after SIGKILL), the removed node comes up and serves what
+    // it has, read-only, instead of refusing to start.
+    cluster.kill9(gone);
+    cluster.start(gone);
+    let h = wait_health(
+        &cluster,
+        gone,
+        "restarted, removed",
+        Duration::from_secs(30),
+        |h| h["channels"][0]["role"] == "removed",
+    );
+    assert_eq!(h["status"], "ok");
+    assert!(h["peers"].as_array().is_some_and(|p| p.is_empty()), "{h}");
+    assert_eq!(
+        cluster.clients[gone].latest(CHANNEL).expect("reads").height,
+        h2
+    );
+    match cluster.clients[gone].submit(CHANNEL, &tx, false) {
+        Err(ClientError::Api { status, code, .. }) => {
+            assert_eq!((status, code.as_str()), (503, "not_consenter"))
+        }
+        other => panic!("expected not_consenter after the restart, got {other:?}"),
+    }
 }

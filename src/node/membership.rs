@@ -34,12 +34,28 @@ pub struct Members {
     pub peers: BTreeMap<NodeId, PublicKey>,
 }
 
+/// Why a node cannot take part in a channel's consensus.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MembersError {
+    /// A committed config update removed this node: it may still serve
+    /// what it has, read-only.
+    #[error("this node's key {0} was removed from the consenters by a config update")]
+    Removed(String),
+    /// The node was never a consenter.
+    #[error("this node's key {0} is not a consenter (observer nodes are not supported yet)")]
+    NotConsenter(String),
+    /// The config lists a consenter the genesis did not (configs that add
+    /// consenters are refused by the engine).
+    #[error("consenter {0:?} is not in the genesis config (adding consenters is not supported)")]
+    NotInGenesis(String),
+}
+
 /// Numbers the consenters of `current` by their position in `genesis`.
 pub fn members(
     genesis: &ChannelConfig,
     current: &ChannelConfig,
     me: PublicKey,
-) -> Result<Members, String> {
+) -> Result<Members, MembersError> {
     let ids: BTreeMap<PublicKey, NodeId> = genesis
         .consensus
         .consenters
@@ -52,12 +68,9 @@ pub fn members(
     for n in &current.consensus.consenters {
         // The engine refuses configs that add consenters: every current
         // consenter was in the genesis.
-        let id = *ids.get(&n.node_key).ok_or_else(|| {
-            format!(
-                "consenter {:?} is not in the genesis config (adding consenters is not supported)",
-                n.name
-            )
-        })?;
+        let id = *ids
+            .get(&n.node_key)
+            .ok_or_else(|| MembersError::NotInGenesis(n.name.clone()))?;
         voters.push(id);
         if n.node_key != me {
             peers.insert(id, n.node_key);
@@ -69,15 +82,11 @@ pub fn members(
         .iter()
         .any(|n| n.node_key == me)
     {
-        let how = if ids.contains_key(&me) {
-            "a config update removed it from the consenters; remove the channel from this node's config"
+        return Err(if ids.contains_key(&me) {
+            MembersError::Removed(me.to_hex())
         } else {
-            "observer nodes are not supported yet"
-        };
-        return Err(format!(
-            "this node's key {} is not a consenter ({how})",
-            me.to_hex()
-        ));
+            MembersError::NotConsenter(me.to_hex())
+        });
     }
     let me = ids[&me];
     Ok(Members {
@@ -195,8 +204,15 @@ mod tests {
         assert_eq!(m.me, 3, "node 3 keeps its id when node 2 leaves");
         assert_eq!(m.voters, vec![1, 3]);
         assert_eq!(m.peers, BTreeMap::from([(1, keys[0])]));
-        let err = members(&genesis, &current, keys[1]).unwrap_err();
-        assert!(err.contains("removed"), "{err}");
+        assert_eq!(
+            members(&genesis, &current, keys[1]),
+            Err(MembersError::Removed(keys[1].to_hex()))
+        );
+        let stranger = productivist_engine::crypto::KeyPair::from_seed("stranger").public();
+        assert_eq!(
+            members(&genesis, &current, stranger),
+            Err(MembersError::NotConsenter(stranger.to_hex()))
+        );
     }
 
     #[test]

@@ -22,7 +22,9 @@ pub mod sync;
 pub mod wire;
 
 use crate::embedded::{DynStore, native_contracts};
-use channel::{ChannelShared, DRIVER_QUEUE_MAX, Driver, GOSSIP_QUEUE_TXS_MAX, Input, deliver};
+use channel::{
+    ChannelShared, ConsensusStatus, DRIVER_QUEUE_MAX, Driver, GOSSIP_QUEUE_TXS_MAX, Input, deliver,
+};
 use config::NodeConfig;
 use mempool::Mempool;
 use productivist_consensus::NodeId;
@@ -133,6 +135,40 @@ struct Hosted {
     shared: Arc<ChannelShared>,
     peers: BTreeMap<NodeId, PublicKey>,
     thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Hosted {
+    /// A channel this node no longer orders (a config removed it from the
+    /// consenters): reads are served, submissions answered `not_consenter`,
+    /// no consensus runs and no peer is contacted for it.
+    fn removed(id: &str, ledger: Ledger<DynStore>) -> Hosted {
+        let height = ledger.head().map_or(0, |h| h.height);
+        // Nobody receives: the driver and gossip queues are closed at once.
+        let (driver, _) = std::sync::mpsc::sync_channel(1);
+        let (gossip, _) = tokio::sync::mpsc::channel(1);
+        let status = ConsensusStatus {
+            kind: ledger.config().map_or("raft", |c| c.consensus.kind.name()),
+            role: "removed".into(),
+            removed_at: Some(height),
+            ..ConsensusStatus::default()
+        };
+        Hosted {
+            shared: Arc::new(ChannelShared {
+                id: id.to_string(),
+                ledger: RwLock::new(ledger),
+                mempool: Mutex::new(Mempool::new(1, 1)),
+                cert_cache: CertCache::default(),
+                head: tokio::sync::watch::channel(height).0,
+                status: Mutex::new(status),
+                failed: Mutex::new(None),
+                metrics: Default::default(),
+                driver,
+                gossip,
+            }),
+            peers: BTreeMap::new(),
+            thread: None,
+        }
+    }
 }
 
 fn open_ledger(cfg: &NodeConfig, id: &str, genesis: &Path) -> Result<Ledger<DynStore>, NodeError> {
@@ -249,7 +285,16 @@ pub async fn run(
             .genesis_config()
             .map_err(|e| ch_err(e.to_string()))?
             .ok_or_else(|| ch_err("no genesis".into()))?;
-        let members = membership::members(&genesis, &config, me).map_err(ch_err)?;
+        let members = match membership::members(&genesis, &config, me) {
+            Ok(m) => m,
+            Err(membership::MembersError::Removed(_)) => {
+                // Removed while it was down: serve what it has, read-only.
+                tracing::warn!(channel = %id, "a config update removed this node from the consenters: serving the channel read-only");
+                hosted.insert(id.clone(), Hosted::removed(&id, ledger));
+                continue;
+            }
+            Err(e) => return Err(ch_err(e.to_string())),
+        };
         let my_id = members.me;
         let voters = members.voters.clone();
         let peers = members.peers.clone();
