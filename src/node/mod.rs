@@ -461,89 +461,15 @@ pub async fn run(
                     continue;
                 }
             };
-            match wire {
-                Wire::Consensus { channel, message } => {
-                    if let Some((shared, by_key)) = routes.get(&channel)
-                        && let Some(from) = by_key.get(&frame.from)
-                    {
-                        deliver(shared, *from, message);
-                    }
-                }
-                Wire::SyncRequest {
-                    channel,
-                    from_height,
-                } => {
-                    if let Some((shared, by_key)) = routes.get(&channel)
-                        && let Some(from) = by_key.get(&frame.from)
-                    {
-                        let _ = shared.driver.try_send(Input::SyncRequest {
-                            from: *from,
-                            from_height,
-                        });
-                    }
-                }
-                Wire::SyncBlocks {
-                    channel,
-                    from_height,
-                    blocks,
-                } => {
-                    if let Some((shared, by_key)) = routes.get(&channel)
-                        && let Some(from) = by_key.get(&frame.from)
-                        && blocks.len() <= wire::SYNC_BLOCKS_PER_FRAME_MAX
-                    {
-                        let _ = shared.driver.try_send(Input::SyncBlocks {
-                            from: *from,
-                            from_height,
-                            blocks,
-                        });
-                    }
-                }
-                Wire::LedgerRequest {
-                    channel,
-                    from_height,
-                } => {
-                    if let Some((shared, by_key)) = routes.get(&channel)
-                        && by_key.contains_key(&frame.from)
-                    {
-                        let (shared, net, to) = (shared.clone(), dispatch_net.clone(), frame.from);
-                        tokio::task::spawn_blocking(move || {
-                            serve_ledger_blocks(&shared, &net, to, from_height)
-                        });
-                    }
-                }
-                Wire::LedgerBlocks {
-                    channel,
-                    from_height,
-                    blocks,
-                } => {
-                    if let Some((shared, by_key)) = routes.get(&channel)
-                        && let Some(from) = by_key.get(&frame.from)
-                        && blocks.len() <= catchup::LEDGER_BLOCKS_PER_FRAME_MAX
-                    {
-                        let _ = shared.driver.try_send(Input::LedgerBlocks {
-                            from: *from,
-                            from_height,
-                            blocks,
-                        });
-                    }
-                }
-                Wire::Txs { channel, txs } => {
-                    let Some((shared, by_key)) = routes.get(&channel) else {
-                        continue;
-                    };
-                    if !by_key.contains_key(&frame.from) || txs.len() > GOSSIP_TXS_PER_FRAME_MAX {
-                        continue;
-                    }
-                    let shared = shared.clone();
-                    tokio::task::spawn_blocking(move || {
-                        for tx in txs {
-                            if let Err(e) = shared.submit(tx, false) {
-                                tracing::debug!(channel = %shared.id, "gossiped transaction refused: {e}");
-                            }
-                        }
-                    });
-                }
-            }
+            // A node talks about a channel only with that channel's
+            // consenters: anything else is dropped here.
+            let Some((shared, by_key)) = routes.get(wire.channel()) else {
+                continue;
+            };
+            let Some(&from) = by_key.get(&frame.from) else {
+                continue;
+            };
+            route(wire, shared, from, frame.from, &dispatch_net);
         }
     });
 
@@ -594,6 +520,66 @@ pub async fn run(
     }
     tracing::info!(node = %cfg.name, "node stopped");
     Ok(())
+}
+
+/// Hands one frame from consenter `from` (key `from_key`) of `shared`'s
+/// channel to whoever handles it; oversized batches are dropped.
+fn route(
+    wire: Wire,
+    shared: &Arc<ChannelShared>,
+    from: NodeId,
+    from_key: PublicKey,
+    net: &Arc<Network>,
+) {
+    match wire {
+        Wire::Consensus { message, .. } => deliver(shared, from, message),
+        Wire::SyncRequest { from_height, .. } => {
+            let _ = shared
+                .driver
+                .try_send(Input::SyncRequest { from, from_height });
+        }
+        Wire::SyncBlocks {
+            from_height,
+            blocks,
+            ..
+        } if blocks.len() <= wire::SYNC_BLOCKS_PER_FRAME_MAX => {
+            let _ = shared.driver.try_send(Input::SyncBlocks {
+                from,
+                from_height,
+                blocks,
+            });
+        }
+        Wire::LedgerRequest { from_height, .. } => {
+            let (shared, net) = (shared.clone(), net.clone());
+            tokio::task::spawn_blocking(move || {
+                serve_ledger_blocks(&shared, &net, from_key, from_height)
+            });
+        }
+        Wire::LedgerBlocks {
+            from_height,
+            blocks,
+            ..
+        } if blocks.len() <= catchup::LEDGER_BLOCKS_PER_FRAME_MAX => {
+            let _ = shared.driver.try_send(Input::LedgerBlocks {
+                from,
+                from_height,
+                blocks,
+            });
+        }
+        Wire::Txs { txs, .. } if txs.len() <= GOSSIP_TXS_PER_FRAME_MAX => {
+            let shared = shared.clone();
+            tokio::task::spawn_blocking(move || {
+                for tx in txs {
+                    if let Err(e) = shared.submit(tx, false) {
+                        tracing::debug!(channel = %shared.id, "gossiped transaction refused: {e}");
+                    }
+                }
+            });
+        }
+        Wire::SyncBlocks { .. } | Wire::LedgerBlocks { .. } | Wire::Txs { .. } => {
+            tracing::debug!(channel = %shared.id, from, "oversized batch dropped");
+        }
+    }
 }
 
 /// Answers a peer's ledger catch-up request with committed blocks from

@@ -67,6 +67,18 @@ pub enum Wire {
 }
 
 impl Wire {
+    /// The channel the frame is about.
+    pub fn channel(&self) -> &str {
+        match self {
+            Wire::Consensus { channel, .. }
+            | Wire::Txs { channel, .. }
+            | Wire::SyncRequest { channel, .. }
+            | Wire::SyncBlocks { channel, .. }
+            | Wire::LedgerRequest { channel, .. }
+            | Wire::LedgerBlocks { channel, .. } => channel,
+        }
+    }
+
     /// Encodes the frame.
     pub fn encode(&self) -> Vec<u8> {
         borsh::to_vec(self).unwrap_or_default()
