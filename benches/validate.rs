@@ -4,7 +4,10 @@
 //! - `validate/transfers/threads_1`, `validate/transfers/threads_2`: a block
 //!   of 10,000 signed token transfers between 10,000 distinct accounts;
 //! - `validate/hot/threads_2`: the same with half of them paying one account;
-//! - `sigverify/raw/threads_2`: only the 10,000 `verify_strict` checks;
+//! - `sigverify/raw/threads_2`: only the 10,000 `verify_strict` checks,
+//!   each decompressing its public key;
+//! - `sigverify/raw_prepared/threads_2`: the same with the keys decompressed
+//!   beforehand, as admission does for members it has seen (`CertCache`);
 //! - `pipeline/commit/threads_2`: validate, execute and durably commit.
 //! - `pipeline/sequential/threads_2` and `pipeline/overlapped/threads_2`:
 //!   commit a validated block N, then validate block N+1 (the same
@@ -78,6 +81,15 @@ fn validate(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("raw/threads_2", |b| {
         b.iter(|| assert_eq!(workload::verify_all(black_box(&sigs), &pool), TXS))
+    });
+    let prepared = workload::prepared_signatures(&sigs);
+    g.bench_function("raw_prepared/threads_2", |b| {
+        b.iter(|| {
+            assert_eq!(
+                workload::verify_all_prepared(black_box(&prepared), &pool),
+                TXS
+            )
+        })
     });
     g.finish();
 }

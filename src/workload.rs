@@ -3,7 +3,7 @@
 
 use crate::embedded::{DynStore, genesis_block};
 use productivist_contracts::api::{MintArgs, TOKEN, TransferArgs};
-use productivist_engine::crypto::{Hash, KeyPair, PublicKey, SignatureBytes};
+use productivist_engine::crypto::{Hash, KeyPair, PreparedKey, PublicKey, SignatureBytes};
 use productivist_engine::devnet::{DEV_NOT_AFTER_MS, DevNet, DevNetSpec, Member};
 use productivist_engine::identity::{CertBody, Role, issue_certificate};
 use productivist_engine::ledger::{Ledger, LedgerError};
@@ -162,6 +162,31 @@ pub fn verify_all(sigs: &[(PublicKey, Hash, SignatureBytes)], pool: &rayon::Thre
             .filter(|(k, d, s)| k.verify(d, s).is_ok())
             .count()
     })
+}
+
+/// [`verify_all`] with every key decompressed beforehand, as admission
+/// does for a member whose certificate it has seen (`CertCache`): only the
+/// `verify_strict` calls are timed. Keys that cannot be prepared count as
+/// failures.
+pub fn verify_all_prepared(
+    sigs: &[(PreparedKey, Hash, SignatureBytes)],
+    pool: &rayon::ThreadPool,
+) -> usize {
+    use rayon::prelude::*;
+    pool.install(|| {
+        sigs.par_iter()
+            .filter(|(k, d, s)| k.verify(d, s).is_ok())
+            .count()
+    })
+}
+
+/// [`signatures`] with the keys decompressed, for [`verify_all_prepared`].
+pub fn prepared_signatures(
+    sigs: &[(PublicKey, Hash, SignatureBytes)],
+) -> Vec<(PreparedKey, Hash, SignatureBytes)> {
+    sigs.iter()
+        .filter_map(|(k, d, s)| Some((k.prepare().ok()?, *d, *s)))
+        .collect()
 }
 
 /// A thread pool of `threads` threads.
