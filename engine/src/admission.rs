@@ -90,6 +90,22 @@ pub fn admit(
     resolve: &dyn Fn(&Hash) -> Result<Option<Certificate>, StoreError>,
     cache: Option<&CertCache>,
 ) -> Result<Admitted, AdmitError> {
+    admit_checked(bytes, config, now_ms, resolve, cache, false)
+}
+
+/// [`admit`], skipping only the transaction's signature verification when
+/// `signature_verified`: the caller verified these exact bytes itself
+/// (same signature, same signer reference, hence the same key). Decoding,
+/// the channel, the certificate's organization, validity time and
+/// revocation are still checked, at `now_ms`.
+pub fn admit_checked(
+    bytes: &[u8],
+    config: &ChannelConfig,
+    now_ms: u64,
+    resolve: &dyn Fn(&Hash) -> Result<Option<Certificate>, StoreError>,
+    cache: Option<&CertCache>,
+    signature_verified: bool,
+) -> Result<Admitted, AdmitError> {
     let max = config.limits.max_tx_bytes as usize;
     let tx = decode_tx(bytes, max).map_err(|e| {
         let code = match e {
@@ -135,13 +151,15 @@ pub fn admit(
     let id = tx_id(&tx);
     // tx_id is exactly the digest that was signed.
     debug_assert_eq!(id, tx.digest(domain::TX));
-    // The same verdict as `identity.public_key.verify`, without decompressing
-    // the key again (see `PreparedKey`).
-    member_key.verify(&id, tx.signature()).map_err(|e| {
-        Rejection::new(
-            InvalidCode::BadSignature,
-            format!("transaction signature: {e}"),
-        )
-    })?;
+    if !signature_verified {
+        // The same verdict as `identity.public_key.verify`, without
+        // decompressing the key again (see `PreparedKey`).
+        member_key.verify(&id, tx.signature()).map_err(|e| {
+            Rejection::new(
+                InvalidCode::BadSignature,
+                format!("transaction signature: {e}"),
+            )
+        })?;
+    }
     Ok(Admitted { id, identity, tx })
 }

@@ -10,7 +10,7 @@
 //! writes and the state root are identical to sequential execution, for any
 //! thread count.
 
-use crate::admission::{AdmitError, Admitted, admit};
+use crate::admission::{AdmitError, Admitted, admit_checked};
 use crate::block::{InvalidCode, TxResult, TxStatus};
 use crate::codec;
 use crate::config::ChannelConfig;
@@ -77,17 +77,26 @@ pub enum Prepared {
 
 /// Admission plus the replay check against committed transactions. Depends
 /// only on the bytes, the config, the block time and the committed store, so
-/// it runs on any thread in any order.
+/// it runs on any thread in any order. `signature_verified`: see
+/// [`crate::admission::admit_checked`].
 pub fn prepare(
     store: &dyn Snapshot,
     config: &ChannelConfig,
     block: &BlockInfo,
     bytes: &[u8],
     cache: &CertCache,
+    signature_verified: bool,
 ) -> Result<Prepared, StoreError> {
     let state = SnapshotView(store);
     let resolve = |id: &Hash| resolve_cert(&state, id);
-    let admitted = match admit(bytes, config, block.timestamp_ms, &resolve, Some(cache)) {
+    let admitted = match admit_checked(
+        bytes,
+        config,
+        block.timestamp_ms,
+        &resolve,
+        Some(cache),
+        signature_verified,
+    ) {
         Ok(a) => a,
         Err(AdmitError::Rejected(r)) => {
             return Ok(Prepared::Rejected(TxResult::invalid(r.code, r.reason)));
@@ -203,13 +212,18 @@ pub fn run_tx(
 
 /// Executes `txs` in order on top of `store`, under `config`, on `pool`'s
 /// threads (`None` = sequential, on the caller's thread). The output does
-/// not depend on the pool.
+/// not depend on the pool. `signatures_verified[i]` (missing = false): the
+/// caller verified the signature of exactly `txs[i]`'s bytes itself, so
+/// execution skips that one check (see
+/// [`crate::admission::admit_checked`]).
+#[allow(clippy::too_many_arguments)]
 pub fn execute_block(
     store: &dyn Snapshot,
     contracts: &Contracts,
     config: &ChannelConfig,
     block: &BlockInfo,
     txs: &[Vec<u8>],
+    signatures_verified: &[bool],
     pool: Option<&rayon::ThreadPool>,
     cache: &CertCache,
 ) -> Result<ExecutionOutput, StoreError> {
@@ -217,14 +231,22 @@ pub fn execute_block(
         && txs.len() > 1
     {
         return crate::parallel::execute_block_parallel(
-            store, contracts, config, block, txs, pool, cache,
+            store,
+            contracts,
+            config,
+            block,
+            txs,
+            signatures_verified,
+            pool,
+            cache,
         );
     }
     let state = SnapshotView(store);
     let mut view = BlockView::new(&state);
     let mut acc = Accumulator::new(txs.len());
-    for bytes in txs {
-        let prepared = prepare(store, config, block, bytes, cache)?;
+    for (i, bytes) in txs.iter().enumerate() {
+        let verified = signatures_verified.get(i).copied().unwrap_or(false);
+        let prepared = prepare(store, config, block, bytes, cache, verified)?;
         acc.step(
             prepared,
             |admitted, view| run_tx(view, contracts, config, block, admitted),

@@ -241,6 +241,7 @@ impl<S: Store> Ledger<S> {
             &self.base(),
             &config,
             vec![genesis_tx],
+            &[],
             0,
             Hash::ZERO,
             timestamp_ms,
@@ -277,13 +278,40 @@ impl<S: Store> Ledger<S> {
         timestamp_ms: u64,
         proposer: PublicKey,
     ) -> Result<ExecutedBlock, LedgerError> {
-        self.propose_on(&self.base(), txs, timestamp_ms, proposer)
+        self.propose_on(&self.base(), txs, &[], timestamp_ms, proposer)
+    }
+
+    /// [`Ledger::propose`] for a node that verified some of these
+    /// transactions' signatures itself, on admission to its mempool:
+    /// `signatures_verified[i]` says that the caller verified the signature
+    /// of exactly the bytes `txs[i]` (missing entries are false). Execution
+    /// skips only that check for them; decoding, the certificate (its
+    /// organization, validity at the block's time, revocation) and replay
+    /// are checked as for any transaction, so the block and its results are
+    /// the same as [`Ledger::propose`]'s. Never set a flag for bytes that
+    /// came from elsewhere (a peer's block): a transaction with the same id
+    /// but another signature has other bytes.
+    pub fn propose_verified(
+        &self,
+        txs: Vec<Vec<u8>>,
+        signatures_verified: &[bool],
+        timestamp_ms: u64,
+        proposer: PublicKey,
+    ) -> Result<ExecutedBlock, LedgerError> {
+        self.propose_on(
+            &self.base(),
+            txs,
+            signatures_verified,
+            timestamp_ms,
+            proposer,
+        )
     }
 
     fn propose_on(
         &self,
         base: &Base<'_>,
         txs: Vec<Vec<u8>>,
+        signatures_verified: &[bool],
         timestamp_ms: u64,
         proposer: PublicKey,
     ) -> Result<ExecutedBlock, LedgerError> {
@@ -295,6 +323,7 @@ impl<S: Store> Ledger<S> {
             base,
             &config,
             txs,
+            signatures_verified,
             tip.head.height + 1,
             tip.head.hash,
             timestamp_ms,
@@ -316,6 +345,7 @@ impl<S: Store> Ledger<S> {
         base: &Base<'_>,
         config: &ChannelConfig,
         txs: Vec<Vec<u8>>,
+        signatures_verified: &[bool],
         height: u64,
         prev_hash: Hash,
         timestamp_ms: u64,
@@ -355,6 +385,7 @@ impl<S: Store> Ledger<S> {
             config,
             &info,
             &txs,
+            signatures_verified,
             self.pool.as_deref(),
             &self.cert_cache,
         )?;
@@ -503,6 +534,7 @@ impl<S: Store> Ledger<S> {
             base,
             &config,
             block.txs.clone(),
+            &[],
             h.height,
             prev_hash,
             h.timestamp_ms,
@@ -581,7 +613,7 @@ impl<S: Store> Ledger<S> {
         proposer: PublicKey,
     ) -> Result<Pipelined, LedgerError> {
         self.pipeline(executed, |ledger, base| {
-            ledger.propose_on(base, txs, timestamp_ms, proposer)
+            ledger.propose_on(base, txs, &[], timestamp_ms, proposer)
         })
     }
 

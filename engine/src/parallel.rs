@@ -379,13 +379,15 @@ fn run_chunk(
     env: &Env<'_>,
     cache: &CertCache,
     txs: &[Vec<u8>],
+    signatures_verified: &[bool],
 ) -> Result<Chunk, StoreError> {
     let mut items = Vec::with_capacity(txs.len());
     let mut tx_leaves = Vec::with_capacity(txs.len());
     let mut delta = LtHash::zero();
-    for bytes in txs {
+    for (i, bytes) in txs.iter().enumerate() {
         tx_leaves.push(merkle::leaf(bytes));
-        let admitted = match prepare(store, env.config, env.block, bytes, cache)? {
+        let verified = signatures_verified.get(i).copied().unwrap_or(false);
+        let admitted = match prepare(store, env.config, env.block, bytes, cache, verified)? {
             Prepared::Rejected(result) => {
                 let leaf = result_leaf(&result);
                 items.push(Item::Rejected { result, leaf });
@@ -460,12 +462,14 @@ fn drain(
 }
 
 /// Parallel execution; see the module documentation.
+#[allow(clippy::too_many_arguments)]
 pub fn execute_block_parallel(
     store: &dyn Snapshot,
     contracts: &Contracts,
     config: &ChannelConfig,
     block: &BlockInfo,
     txs: &[Vec<u8>],
+    signatures_verified: &[bool],
     pool: &rayon::ThreadPool,
     cache: &CertCache,
 ) -> Result<ExecutionOutput, StoreError> {
@@ -503,7 +507,11 @@ pub fn execute_block_parallel(
             let Some(txs) = chunks.get(c) else {
                 break;
             };
-            let out = run_chunk(store, &committed, &env, cache, txs);
+            let first = c * chunk_txs;
+            let verified = signatures_verified
+                .get(first..)
+                .map_or(&[][..], |v| &v[..v.len().min(txs.len())]);
+            let out = run_chunk(store, &committed, &env, cache, txs, verified);
             if out.is_err() {
                 failed.store(true, Ordering::Relaxed);
             }

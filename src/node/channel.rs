@@ -1122,11 +1122,23 @@ impl<C: NodeConsensus, D: Durable<C::Persist>> Driver<C, D> {
             }
         };
         let expected = self.applied.height + 1;
-        let ids: Vec<TxId> = proposal
+        let positions: Vec<Option<TxId>> = proposal
             .txs
             .iter()
-            .filter_map(|b| decode_tx(b, usize::MAX).ok().map(|t| tx_id(&t)))
+            .map(|b| decode_tx(b, usize::MAX).ok().map(|t| tx_id(&t)))
             .collect();
+        // Transactions whose exact bytes this node's mempool admitted have a
+        // verified signature: execution skips that one check for them (it
+        // still checks the certificate at the block's time, and replay).
+        let verified: Vec<bool> = match self.shared.mempool.lock() {
+            Ok(pool) => positions
+                .iter()
+                .zip(&proposal.txs)
+                .map(|(id, b)| id.as_ref().is_some_and(|id| pool.holds_exact(id, b)))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        let ids: Vec<TxId> = positions.into_iter().flatten().collect();
         let mine = proposal.proposer == self.key;
         let head_height = {
             let ledger = self
@@ -1167,7 +1179,12 @@ impl<C: NodeConsensus, D: Durable<C::Persist>> Driver<C, D> {
                     .ledger
                     .read()
                     .map_err(|_| DriverError::Fatal("ledger lock poisoned".into()))?;
-                ledger.propose(proposal.txs, proposal.timestamp_ms, proposal.proposer)
+                ledger.propose_verified(
+                    proposal.txs,
+                    &verified,
+                    proposal.timestamp_ms,
+                    proposal.proposer,
+                )
             };
             match executed {
                 Ok(executed) => {

@@ -88,6 +88,13 @@ impl Mempool {
         self.entries.contains_key(id)
     }
 
+    /// Whether the pool holds exactly `bytes` under `id`: this node admitted
+    /// (and so verified the signature of) these very bytes. A transaction
+    /// with the same id (body) but another signature does not match.
+    pub fn holds_exact(&self, id: &TxId, bytes: &[u8]) -> bool {
+        self.entries.get(id).is_some_and(|e| e.bytes == bytes)
+    }
+
     /// Adds an admitted transaction.
     pub fn insert(&mut self, id: TxId, bytes: Vec<u8>, now_ms: u64) -> Result<(), MempoolError> {
         if self.entries.contains_key(&id) {
@@ -287,6 +294,18 @@ mod tests {
 
     fn id(i: u8) -> TxId {
         Hash::of(&[i])
+    }
+
+    #[test]
+    fn holds_exact_matches_only_the_admitted_bytes() {
+        let mut m = Mempool::new(3, 1_000);
+        m.insert(id(1), vec![1, 2, 3], 0).unwrap();
+        assert!(m.holds_exact(&id(1), &[1, 2, 3]));
+        // Same id (body), other bytes (another signature): not verified here.
+        assert!(!m.holds_exact(&id(1), &[1, 2, 4]));
+        assert!(!m.holds_exact(&id(2), &[1, 2, 3]));
+        m.remove([id(1)]);
+        assert!(!m.holds_exact(&id(1), &[1, 2, 3]));
     }
 
     #[test]
