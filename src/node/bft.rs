@@ -6,8 +6,9 @@
 //!   `i + 1`, and signatures are bound to the channel id.
 //! - Before voting, a replica checks the proposal with
 //!   `Ledger::check_proposal` ([`LedgerValidator`]): the parent's payload,
-//!   the node clock, and the mempool's already-verified transactions as
-//!   `known_good`, so each signature is verified once per node. Accepted
+//!   the node clock, and, as `known_good`, the transactions whose exact
+//!   bytes the mempool admitted (a forged copy shares an id, not bytes), so
+//!   each signature is verified once per node. Accepted
 //!   transactions are marked proposed in the local mempool, so the next
 //!   leader does not order them again while the block finalizes.
 //! - Evidence of equivocation the state machine reports is logged, counted
@@ -20,6 +21,7 @@
 use super::channel::{ChannelShared, ConsensusStatus, EvidenceSummary, NodeConsensus};
 use super::fault::FaultInjector;
 use super::simplex_store::SimplexStore;
+use super::wire::BlockProposal;
 use crate::embedded::now_ms;
 use ed25519_dalek::SigningKey;
 use productivist_consensus::simplex::{
@@ -29,6 +31,7 @@ use productivist_consensus::simplex::{
 use productivist_consensus::{Consensus, Envelope, NodeId, Output};
 use productivist_engine::crypto::KeyPair;
 use productivist_engine::tx::{TxId, decode_tx, tx_id};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -83,7 +86,22 @@ impl Validator for LedgerValidator {
         let Ok(ledger) = shared.ledger.read() else {
             return false;
         };
-        let known_good = |id: &TxId| shared.mempool.lock().is_ok_and(|p| p.contains(id));
+        // Ids of transactions whose exact bytes the mempool admitted (so
+        // verified). A forged copy of a pool transaction shares its id, not
+        // its bytes: it is verified, and the proposal refused. (The check
+        // refuses an id twice in one proposal, so the pair cannot pass.)
+        let known: HashSet<TxId> = match (BlockProposal::decode(payload), shared.mempool.lock()) {
+            (Ok(p), Ok(pool)) => p
+                .txs
+                .iter()
+                .filter_map(|b| {
+                    let id = tx_id(&decode_tx(b, usize::MAX).ok()?);
+                    pool.holds_exact(&id, b).then_some(id)
+                })
+                .collect(),
+            _ => HashSet::new(),
+        };
+        let known_good = |id: &TxId| known.contains(id);
         match ledger.check_proposal(parent, payload, Some(now_ms()), &known_good) {
             Ok(Some(proposal)) => {
                 let ids: Vec<TxId> = proposal
@@ -403,5 +421,81 @@ impl NodeConsensus for Bft {
     }
     fn install_synced(&mut self, blocks: &[Vec<u8>]) -> Result<usize, String> {
         Bft::install_synced(self, blocks)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embedded::{DynStore, genesis_block, native_contracts};
+    use crate::node::channel::{MEMPOOL_BYTES_MAX, MEMPOOL_TXS_MAX};
+    use crate::node::mempool::Mempool;
+    use productivist_engine::devnet::{DevNet, DevNetSpec};
+    use productivist_engine::ledger::Ledger;
+    use productivist_engine::store::RedbStore;
+    use productivist_engine::tx::{encode_tx, sign_tx};
+    use std::sync::{Mutex, RwLock};
+
+    fn validator(net: &DevNet) -> LedgerValidator {
+        let store: DynStore = Arc::new(RedbStore::in_memory().unwrap());
+        let mut ledger = Ledger::open(store, native_contracts()).unwrap();
+        let genesis = genesis_block(net, now_ms()).unwrap();
+        let executed = ledger.verify(&genesis).unwrap();
+        ledger.commit(executed).unwrap();
+        let (driver, _) = std::sync::mpsc::sync_channel(1);
+        let (gossip, _) = tokio::sync::mpsc::channel(1);
+        LedgerValidator {
+            shared: Arc::new(ChannelShared {
+                id: net.config.channel_id.clone(),
+                ledger: RwLock::new(ledger),
+                mempool: Mutex::new(Mempool::new(MEMPOOL_TXS_MAX, MEMPOOL_BYTES_MAX)),
+                cert_cache: Default::default(),
+                head: tokio::sync::watch::channel(1).0,
+                status: Mutex::new(Default::default()),
+                failed: Mutex::new(None),
+                metrics: Default::default(),
+                driver,
+                gossip,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_forged_copy_of_a_pool_transaction_is_verified_and_refused() {
+        let net = DevNet::generate(&DevNetSpec::productivist(Some("bft-validator"))).unwrap();
+        let v = validator(&net);
+        let carla = net.find("carla").unwrap();
+        let honest = carla.call_bytes(&net.config.channel_id, "token", "balance", vec![], 1);
+        let tx = decode_tx(&honest, usize::MAX).unwrap();
+        // Same body, hence the same id; another signature.
+        let forged = encode_tx(&sign_tx(tx.value().clone(), &KeyPair::from_seed("forger")));
+        let id = tx_id(&tx);
+        assert_eq!(tx_id(&decode_tx(&forged, usize::MAX).unwrap()), id);
+        v.shared
+            .mempool
+            .lock()
+            .unwrap()
+            .insert(id, honest.clone(), now_ms())
+            .unwrap();
+        let proposal = |txs: Vec<Vec<u8>>| {
+            BlockProposal {
+                txs,
+                timestamp_ms: now_ms(),
+                proposer: net.nodes[0].2.public(),
+            }
+            .encode()
+        };
+        assert!(
+            v.validate(None, &proposal(vec![honest])),
+            "the pool's own bytes"
+        );
+        assert!(
+            !v.validate(None, &proposal(vec![forged])),
+            "a forged copy must not ride on the pool's verdict"
+        );
+        assert_eq!(
+            v.shared.metrics.proposals_refused.load(Ordering::Relaxed),
+            1
+        );
     }
 }
