@@ -77,14 +77,19 @@ fn a_consenter_removed_by_a_config_update_is_cut_off_without_a_restart() {
         .enable_all()
         .build()
         .expect("runtime");
+    // An endpoint of our own holding the leader's key (call inside `rt`).
+    let endpoint = || {
+        Network::start(
+            removed_key.clone(),
+            Allowlist::new([node0_key]),
+            NetConfig::new("127.0.0.1:0".parse().expect("addr")),
+        )
+        .expect("endpoint")
+        .0
+    };
     let probe = || {
         rt.block_on(async {
-            let (me, _rx) = Network::start(
-                removed_key.clone(),
-                Allowlist::new([node0_key]),
-                NetConfig::new("127.0.0.1:0".parse().expect("addr")),
-            )
-            .expect("probe endpoint");
+            let me = endpoint();
             let r = me.probe(node0_key, node0_quic).await;
             me.close().await;
             r
@@ -95,12 +100,7 @@ fn a_consenter_removed_by_a_config_update_is_cut_off_without_a_restart() {
     // A frame of the right size but not one of ours, from an allowed key:
     // the survivor closes that connection with a logged reason and runs on.
     rt.block_on(async {
-        let (me, _rx) = Network::start(
-            removed_key.clone(),
-            Allowlist::new([node0_key]),
-            NetConfig::new("127.0.0.1:0".parse().expect("addr")),
-        )
-        .expect("endpoint");
+        let me = endpoint();
         me.add_peer(node0_key, node0_quic);
         me.send(&node0_key, vec![0xff; 64]).expect("queued");
         let end = Instant::now() + Duration::from_secs(20);
