@@ -194,7 +194,7 @@ impl LedgerRules {
                 timestamp_ms: BASE_TIMESTAMP_MS,
                 proposer,
             };
-            rules.check_with(None, &proposal.encode(), &|_| false)?;
+            rules.check_with(None, &proposal.encode(), &|_, _| false)?;
         }
         let verified = rules
             .pool
@@ -252,7 +252,7 @@ impl LedgerRules {
         &self,
         parent: Option<&[u8]>,
         payload: &[u8],
-        known_good: &(dyn Fn(&TxId) -> bool + Sync),
+        known_good: &(dyn Fn(&TxId, &[u8]) -> bool + Sync),
     ) -> Result<Option<BlockProposal>, ProposalError> {
         let cx = ProposalContext {
             config: &self.config,
@@ -273,7 +273,7 @@ impl LedgerRules {
         payload: &[u8],
     ) -> Result<Option<BlockProposal>, ProposalError> {
         if payload.is_empty() {
-            return self.check_with(parent, payload, &|_| false);
+            return self.check_with(parent, payload, &|_, _| false);
         }
         let proposal = BlockProposal::decode(payload)?;
         // Ids of exactly-known bytes only: a forged copy of a pool
@@ -283,7 +283,7 @@ impl LedgerRules {
             .iter()
             .filter_map(|tx| self.verified.get(&bytes_key(tx)).copied())
             .collect();
-        self.check_with(parent, payload, &|id| known.contains(id))
+        self.check_with(parent, payload, &|id, _| known.contains(id))
     }
 
     fn pick_txs(&self, count: usize, rng: &mut SplitMix64) -> Vec<Vec<u8>> {

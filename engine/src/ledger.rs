@@ -755,14 +755,15 @@ impl<S: Store> Ledger<S> {
 
     /// Checks a consensus proposal as a child of `parent` against the
     /// committed config and certificates, on the ledger's thread pool (see
-    /// [`crate::proposal`]). `known_good` names transactions already
-    /// verified (the mempool's verdicts); `now_ms` bounds block time.
+    /// [`crate::proposal`]). `known_good` says which transactions' exact
+    /// bytes were already verified (the mempool's verdicts); `now_ms` bounds
+    /// block time.
     pub fn check_proposal(
         &self,
         parent: Option<&[u8]>,
         payload: &[u8],
         now_ms: Option<u64>,
-        known_good: &(dyn Fn(&crate::tx::TxId) -> bool + Sync),
+        known_good: &(dyn Fn(&crate::tx::TxId, &[u8]) -> bool + Sync),
     ) -> Result<Option<crate::proposal::BlockProposal>, crate::proposal::ProposalError> {
         let config = self
             .config

@@ -141,9 +141,11 @@ pub struct ProposalContext<'a> {
     pub resolve: &'a (dyn Fn(&Hash) -> Result<Option<Certificate>, StoreError> + Sync),
     /// Certificates already verified.
     pub cert_cache: Option<&'a CertCache>,
-    /// Transactions whose signature and certificate this replica already
-    /// verified (its mempool's verdicts): skipped.
-    pub known_good: &'a (dyn Fn(&TxId) -> bool + Sync),
+    /// Whether this replica already verified the signature and certificate
+    /// of exactly these bytes under this id (its mempool's verdicts): then
+    /// skipped. Answer for the bytes, not the id alone: a forged copy of a
+    /// known transaction shares its id (the body) but not its signature.
+    pub known_good: &'a (dyn Fn(&TxId, &[u8]) -> bool + Sync),
     /// Spread signature checks over this pool (`None`: the caller's thread).
     pub pool: Option<&'a rayon::ThreadPool>,
 }
@@ -245,7 +247,7 @@ fn check_tx(
         bad(code, e.to_string())
     })?;
     let id = tx_id(&tx);
-    if (cx.known_good)(&id) {
+    if (cx.known_good)(&id, bytes) {
         return Ok(id);
     }
     match admit(

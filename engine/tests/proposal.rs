@@ -70,10 +70,12 @@ impl Replica {
         p: &BlockProposal,
     ) -> Result<Option<BlockProposal>, ProposalError> {
         let parent = parent.map(BlockProposal::encode);
-        self.ledger
-            .check_proposal(parent.as_deref(), &p.encode(), Some(T0 + 10_000), &|_| {
-                false
-            })
+        self.ledger.check_proposal(
+            parent.as_deref(),
+            &p.encode(),
+            Some(T0 + 10_000),
+            &|_, _| false,
+        )
     }
 }
 
@@ -107,7 +109,7 @@ fn an_empty_payload_is_a_filler_block() {
     let r = replica(1);
     let got = r
         .ledger
-        .check_proposal(None, &[], Some(T0), &|_| false)
+        .check_proposal(None, &[], Some(T0), &|_, _| false)
         .unwrap();
     assert_eq!(got, None);
 }
@@ -117,14 +119,14 @@ fn garbage_and_trailing_bytes_are_refused() {
     let r = replica(1);
     let err = r
         .ledger
-        .check_proposal(None, b"\xff\xff\xff\xffgarbage", None, &|_| false)
+        .check_proposal(None, b"\xff\xff\xff\xffgarbage", None, &|_, _| false)
         .unwrap_err();
     assert!(matches!(err, ProposalError::Malformed(_)), "{err}");
     let mut bytes = r.proposal(r.txs(1), T0).encode();
     bytes.push(0);
     let err = r
         .ledger
-        .check_proposal(None, &bytes, None, &|_| false)
+        .check_proposal(None, &bytes, None, &|_, _| false)
         .unwrap_err();
     assert!(matches!(err, ProposalError::Malformed(_)), "{err}");
 }
@@ -233,7 +235,7 @@ fn transactions_already_verified_are_not_verified_again() {
     let p = r.proposal(vec![forged], T0);
     // The mempool's verdict is trusted: the check is skipped for that id
     // only (this is what saves the second verification of every tx).
-    let known = move |id: &TxId| *id == forged_id;
+    let known = move |id: &TxId, _: &[u8]| *id == forged_id;
     assert!(
         r.ledger
             .check_proposal(None, &p.encode(), None, &known)
@@ -241,7 +243,7 @@ fn transactions_already_verified_are_not_verified_again() {
     );
     assert!(
         r.ledger
-            .check_proposal(None, &p.encode(), None, &|_| false)
+            .check_proposal(None, &p.encode(), None, &|_, _| false)
             .is_err()
     );
 }

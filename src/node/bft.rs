@@ -21,7 +21,6 @@
 use super::channel::{ChannelShared, ConsensusStatus, EvidenceSummary, NodeConsensus};
 use super::fault::FaultInjector;
 use super::simplex_store::SimplexStore;
-use super::wire::BlockProposal;
 use crate::embedded::now_ms;
 use ed25519_dalek::SigningKey;
 use productivist_consensus::simplex::{
@@ -31,7 +30,6 @@ use productivist_consensus::simplex::{
 use productivist_consensus::{Consensus, Envelope, NodeId, Output};
 use productivist_engine::crypto::KeyPair;
 use productivist_engine::tx::{TxId, decode_tx, tx_id};
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -86,22 +84,14 @@ impl Validator for LedgerValidator {
         let Ok(ledger) = shared.ledger.read() else {
             return false;
         };
-        // Ids of transactions whose exact bytes the mempool admitted (so
-        // verified). A forged copy of a pool transaction shares its id, not
-        // its bytes: it is verified, and the proposal refused. (The check
-        // refuses an id twice in one proposal, so the pair cannot pass.)
-        let known: HashSet<TxId> = match (BlockProposal::decode(payload), shared.mempool.lock()) {
-            (Ok(p), Ok(pool)) => p
-                .txs
-                .iter()
-                .filter_map(|b| {
-                    let id = tx_id(&decode_tx(b, usize::MAX).ok()?);
-                    pool.holds_exact(&id, b).then_some(id)
-                })
-                .collect(),
-            _ => HashSet::new(),
+        // Only the exact bytes the mempool admitted (so verified): a forged
+        // copy of a pool transaction shares its id, not its bytes.
+        let known_good = |id: &TxId, bytes: &[u8]| {
+            shared
+                .mempool
+                .lock()
+                .is_ok_and(|p| p.holds_exact(id, bytes))
         };
-        let known_good = |id: &TxId| known.contains(id);
         match ledger.check_proposal(parent, payload, Some(now_ms()), &known_good) {
             Ok(Some(proposal)) => {
                 let ids: Vec<TxId> = proposal
@@ -430,6 +420,7 @@ mod tests {
     use crate::embedded::{DynStore, genesis_block, native_contracts};
     use crate::node::channel::{MEMPOOL_BYTES_MAX, MEMPOOL_TXS_MAX};
     use crate::node::mempool::Mempool;
+    use crate::node::wire::BlockProposal;
     use productivist_engine::devnet::{DevNet, DevNetSpec};
     use productivist_engine::ledger::Ledger;
     use productivist_engine::store::RedbStore;
