@@ -18,7 +18,7 @@ use productivist_engine::identity::check_certificate;
 use productivist_engine::ledger::Ledger;
 use productivist_engine::store::RedbStore;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use tower::ServiceExt;
 
 const SEED: &str = "explorer-test";
@@ -37,20 +37,13 @@ fn ledger_of(net: &DevNet) -> Ledger<DynStore> {
 fn shared(id: &str, ledger: Ledger<DynStore>) -> Arc<ChannelShared> {
     let (driver, _) = std::sync::mpsc::sync_channel(1);
     let (gossip, _) = tokio::sync::mpsc::channel(1);
-    let height = ledger.head().map_or(0, |h| h.height);
-    let (head, _) = tokio::sync::watch::channel(height);
-    Arc::new(ChannelShared {
-        id: id.into(),
-        ledger: RwLock::new(ledger),
-        mempool: Mutex::new(Mempool::new(MEMPOOL_TXS_MAX, MEMPOOL_BYTES_MAX)),
-        cert_cache: Default::default(),
-        head,
-        status: Mutex::new(Default::default()),
-        failed: Mutex::new(None),
-        metrics: Default::default(),
+    Arc::new(ChannelShared::new(
+        id,
+        ledger,
+        Mempool::new(MEMPOOL_TXS_MAX, MEMPOOL_BYTES_MAX),
         driver,
         gossip,
-    })
+    ))
 }
 
 struct World {

@@ -425,7 +425,6 @@ mod tests {
     use productivist_engine::ledger::Ledger;
     use productivist_engine::store::RedbStore;
     use productivist_engine::tx::{encode_tx, sign_tx};
-    use std::sync::{Mutex, RwLock};
 
     fn validator(net: &DevNet) -> LedgerValidator {
         let store: DynStore = Arc::new(RedbStore::in_memory().unwrap());
@@ -436,18 +435,13 @@ mod tests {
         let (driver, _) = std::sync::mpsc::sync_channel(1);
         let (gossip, _) = tokio::sync::mpsc::channel(1);
         LedgerValidator {
-            shared: Arc::new(ChannelShared {
-                id: net.config.channel_id.clone(),
-                ledger: RwLock::new(ledger),
-                mempool: Mutex::new(Mempool::new(MEMPOOL_TXS_MAX, MEMPOOL_BYTES_MAX)),
-                cert_cache: Default::default(),
-                head: tokio::sync::watch::channel(1).0,
-                status: Mutex::new(Default::default()),
-                failed: Mutex::new(None),
-                metrics: Default::default(),
+            shared: Arc::new(ChannelShared::new(
+                &net.config.channel_id,
+                ledger,
+                Mempool::new(MEMPOOL_TXS_MAX, MEMPOOL_BYTES_MAX),
                 driver,
                 gossip,
-            }),
+            )),
         }
     }
 

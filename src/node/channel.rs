@@ -393,6 +393,32 @@ pub struct ChannelShared {
 }
 
 impl ChannelShared {
+    /// A channel's shared state around `ledger`: the head at the ledger's
+    /// height, a fresh certificate cache, status and counters; `driver` and
+    /// `gossip` are the queues the node reads (closed ones for a channel
+    /// nobody drives).
+    pub fn new(
+        id: &str,
+        ledger: Ledger<DynStore>,
+        mempool: Mempool,
+        driver: SyncSender<Input>,
+        gossip: tokio::sync::mpsc::Sender<Vec<u8>>,
+    ) -> ChannelShared {
+        let height = ledger.head().map_or(0, |h| h.height);
+        ChannelShared {
+            id: id.to_string(),
+            ledger: RwLock::new(ledger),
+            mempool: Mutex::new(mempool),
+            cert_cache: CertCache::default(),
+            head: tokio::sync::watch::channel(height).0,
+            status: Mutex::new(ConsensusStatus::default()),
+            failed: Mutex::new(None),
+            metrics: Metrics::default(),
+            driver,
+            gossip,
+        }
+    }
+
     /// Admits a transaction: decode, channel, certificate and signature
     /// checks once, then the mempool (refusing duplicates, shedding load
     /// when full). `gossip`: also send it to peers (not for transactions

@@ -31,14 +31,13 @@ use productivist_consensus::NodeId;
 use productivist_consensus::raft::{Raft, RaftConfig};
 use productivist_engine::config::ConsensusKind;
 use productivist_engine::crypto::{KeyPair, PublicKey, unhex};
-use productivist_engine::identity::CertCache;
 use productivist_engine::ledger::Ledger;
 use productivist_engine::store::RedbStore;
 use productivist_net::{Allowlist, NetConfig, Network};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wire::{GOSSIP_TXS_PER_FRAME_MAX, Wire};
 
@@ -152,19 +151,12 @@ impl Hosted {
             removed_at: Some(height),
             ..ConsensusStatus::default()
         };
+        let shared = ChannelShared::new(id, ledger, Mempool::new(1, 1), driver, gossip);
+        if let Ok(mut s) = shared.status.lock() {
+            *s = status;
+        }
         Hosted {
-            shared: Arc::new(ChannelShared {
-                id: id.to_string(),
-                ledger: RwLock::new(ledger),
-                mempool: Mutex::new(Mempool::new(1, 1)),
-                cert_cache: CertCache::default(),
-                head: tokio::sync::watch::channel(height).0,
-                status: Mutex::new(status),
-                failed: Mutex::new(None),
-                metrics: Default::default(),
-                driver,
-                gossip,
-            }),
+            shared: Arc::new(shared),
             peers: BTreeMap::new(),
             thread: None,
         }
@@ -301,22 +293,13 @@ pub async fn run(
         let (driver_tx, driver_rx) = std::sync::mpsc::sync_channel(DRIVER_QUEUE_MAX);
         let (gossip_tx, gossip_rx) = tokio::sync::mpsc::channel(GOSSIP_QUEUE_TXS_MAX);
         let height = ledger.head().map_or(0, |h| h.height);
-        let (head, _) = tokio::sync::watch::channel(height);
-        let shared = Arc::new(ChannelShared {
-            id: id.clone(),
-            ledger: RwLock::new(ledger),
-            mempool: Mutex::new(Mempool::new(
-                channel::MEMPOOL_TXS_MAX,
-                channel::MEMPOOL_BYTES_MAX,
-            )),
-            cert_cache: CertCache::default(),
-            head,
-            status: Mutex::new(Default::default()),
-            failed: Mutex::new(None),
-            metrics: Default::default(),
-            driver: driver_tx,
-            gossip: gossip_tx,
-        });
+        let shared = Arc::new(ChannelShared::new(
+            &id,
+            ledger,
+            Mempool::new(channel::MEMPOOL_TXS_MAX, channel::MEMPOOL_BYTES_MAX),
+            driver_tx,
+            gossip_tx,
+        ));
         let thread = match config.consensus.kind {
             ConsensusKind::Raft => {
                 if fault_mode.is_some() {
