@@ -8,7 +8,7 @@
 
 use crate::block::InvalidCode;
 use crate::config::ChannelConfig;
-use crate::crypto::{Hash, domain};
+use crate::crypto::{CryptoError, Hash, PreparedKey, domain};
 use crate::identity::{
     CertCache, Certificate, Identity, IdentityError, check_certificate_prepared,
 };
@@ -106,6 +106,34 @@ pub fn admit_checked(
     cache: Option<&CertCache>,
     signature_verified: bool,
 ) -> Result<Admitted, AdmitError> {
+    let (admitted, member_key) = admit_unsigned(bytes, config, now_ms, resolve, cache)?;
+    if !signature_verified && let Err(e) = member_key.verify(&admitted.id, admitted.tx.signature())
+    {
+        return Err(signature_rejection(e).into());
+    }
+    Ok(admitted)
+}
+
+/// The refusal of a transaction whose signature does not verify.
+pub fn signature_rejection(e: CryptoError) -> Rejection {
+    Rejection::new(
+        InvalidCode::BadSignature,
+        format!("transaction signature: {e}"),
+    )
+}
+
+/// Every admission check except the signature, which the caller verifies
+/// next with the returned key (over [`Admitted::id`]), before any other
+/// check: batched verification ([`crate::sigverify::StrictBatch`]) runs
+/// the checks in the same order as [`admit_checked`], so a transaction
+/// failing several gets the same result either way.
+pub fn admit_unsigned(
+    bytes: &[u8],
+    config: &ChannelConfig,
+    now_ms: u64,
+    resolve: &dyn Fn(&Hash) -> Result<Option<Certificate>, StoreError>,
+    cache: Option<&CertCache>,
+) -> Result<(Admitted, PreparedKey), AdmitError> {
     let max = config.limits.max_tx_bytes as usize;
     let tx = decode_tx(bytes, max).map_err(|e| {
         let code = match e {
@@ -151,15 +179,7 @@ pub fn admit_checked(
     let id = tx_id(&tx);
     // tx_id is exactly the digest that was signed.
     debug_assert_eq!(id, tx.digest(domain::TX));
-    if !signature_verified {
-        // The same verdict as `identity.public_key.verify`, without
-        // decompressing the key again (see `PreparedKey`).
-        member_key.verify(&id, tx.signature()).map_err(|e| {
-            Rejection::new(
-                InvalidCode::BadSignature,
-                format!("transaction signature: {e}"),
-            )
-        })?;
-    }
-    Ok(Admitted { id, identity, tx })
+    // The key is the certificate's, decompressed once per certificate
+    // (see `PreparedKey`).
+    Ok((Admitted { id, identity, tx }, member_key))
 }

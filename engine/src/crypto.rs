@@ -115,9 +115,12 @@ impl PublicKey {
         if key.is_weak() {
             return Err(CryptoError::WeakKey);
         }
-        let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
-        key.verify_strict(&digest.0, &sig)
-            .map_err(|_| CryptoError::BadSignature)
+        // `verify_strict`'s verdict, computed without decompressing R.
+        if crate::sigverify::verify_key(self, digest, signature) {
+            Ok(())
+        } else {
+            Err(CryptoError::BadSignature)
+        }
     }
 }
 
@@ -135,12 +138,19 @@ impl PreparedKey {
         PublicKey(self.0.to_bytes())
     }
 
-    /// Verifies a signature over a 32-byte digest with `verify_strict`.
+    /// Verifies a signature over a 32-byte digest: `verify_strict`'s
+    /// verdict, computed without decompressing `R` (see [`crate::sigverify`]).
     pub fn verify(&self, digest: &Hash, signature: &SignatureBytes) -> Result<(), CryptoError> {
-        let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
-        self.0
-            .verify_strict(&digest.0, &sig)
-            .map_err(|_| CryptoError::BadSignature)
+        if crate::sigverify::verify_one(self, digest, signature) {
+            Ok(())
+        } else {
+            Err(CryptoError::BadSignature)
+        }
+    }
+
+    /// The compressed bytes and the point.
+    pub(crate) fn parts(&self) -> (&[u8; 32], curve25519_dalek::edwards::EdwardsPoint) {
+        (self.0.as_bytes(), self.0.to_edwards())
     }
 }
 

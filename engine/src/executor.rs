@@ -10,13 +10,13 @@
 //! writes and the state root are identical to sequential execution, for any
 //! thread count.
 
-use crate::admission::{AdmitError, Admitted, admit_checked};
+use crate::admission::{AdmitError, Admitted, admit_unsigned, signature_rejection};
 use crate::block::{InvalidCode, TxResult, TxStatus};
 use crate::codec;
 use crate::config::ChannelConfig;
 use crate::context::TxContext;
 use crate::contract::{BlockInfo, Contracts, OUTPUT_BYTES_MAX};
-use crate::crypto::Hash;
+use crate::crypto::{CryptoError, Hash, PreparedKey};
 use crate::identity::{CertCache, Certificate};
 use crate::state::{BlockView, Overlay, StateView};
 use crate::state_root::LtHash;
@@ -87,26 +87,64 @@ pub fn prepare(
     cache: &CertCache,
     signature_verified: bool,
 ) -> Result<Prepared, StoreError> {
+    match prepare_unsigned(store, config, block, bytes, cache, signature_verified)? {
+        Unsigned::Rejected(result) => Ok(Prepared::Rejected(result)),
+        Unsigned::Pending(admitted, key) => {
+            let signature_ok = key.is_none_or(|k| {
+                crate::sigverify::verify_one(&k, &admitted.id, admitted.tx.signature())
+            });
+            prepare_signed(store, admitted, signature_ok)
+        }
+    }
+}
+
+/// A transaction that passed every admission check but its signature.
+pub(crate) enum Unsigned {
+    /// Refused; its result is final.
+    Rejected(TxResult),
+    /// Its signature is verified next with this key, over its id; `None`
+    /// when the caller verified these exact bytes before.
+    Pending(Box<Admitted>, Option<PreparedKey>),
+}
+
+/// [`prepare`] up to the signature, so that the caller can verify a group of
+/// signatures at once ([`crate::sigverify::StrictBatch`]) and then finish
+/// each with [`prepare_signed`]: the checks run in the same order.
+pub(crate) fn prepare_unsigned(
+    store: &dyn Snapshot,
+    config: &ChannelConfig,
+    block: &BlockInfo,
+    bytes: &[u8],
+    cache: &CertCache,
+    signature_verified: bool,
+) -> Result<Unsigned, StoreError> {
     let state = SnapshotView(store);
     let resolve = |id: &Hash| resolve_cert(&state, id);
-    let admitted = match admit_checked(
-        bytes,
-        config,
-        block.timestamp_ms,
-        &resolve,
-        Some(cache),
-        signature_verified,
-    ) {
-        Ok(a) => a,
-        Err(AdmitError::Rejected(r)) => {
-            return Ok(Prepared::Rejected(TxResult::invalid(r.code, r.reason)));
-        }
-        Err(AdmitError::Store(e)) => return Err(e),
-    };
+    match admit_unsigned(bytes, config, block.timestamp_ms, &resolve, Some(cache)) {
+        Ok((admitted, key)) => Ok(Unsigned::Pending(
+            Box::new(admitted),
+            (!signature_verified).then_some(key),
+        )),
+        Err(AdmitError::Rejected(r)) => Ok(Unsigned::Rejected(TxResult::invalid(r.code, r.reason))),
+        Err(AdmitError::Store(e)) => Err(e),
+    }
+}
+
+/// The rest of [`prepare`] after the signature's verdict: the refusal of a
+/// bad signature, else the replay check against committed transactions.
+pub(crate) fn prepare_signed(
+    store: &dyn Snapshot,
+    admitted: Box<Admitted>,
+    signature_ok: bool,
+) -> Result<Prepared, StoreError> {
+    if !signature_ok {
+        let r = signature_rejection(CryptoError::BadSignature);
+        return Ok(Prepared::Rejected(TxResult::invalid(r.code, r.reason)));
+    }
     if store.tx_location(&admitted.id)?.is_some() {
         return Ok(Prepared::Rejected(replay(&admitted.id)));
     }
-    Ok(Prepared::Admitted(Box::new(admitted)))
+    Ok(Prepared::Admitted(admitted))
 }
 
 fn replay(id: &TxId) -> TxResult {

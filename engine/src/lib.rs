@@ -24,6 +24,7 @@ pub mod merkle;
 pub mod parallel;
 pub mod policy;
 pub mod proposal;
+pub mod sigverify;
 pub mod state;
 pub mod state_root;
 pub mod store;

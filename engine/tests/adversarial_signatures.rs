@@ -1,6 +1,7 @@
-//! Crafted signatures get one verdict on every path: the single-signature
-//! check, sequential block execution, and parallel execution with any thread
-//! count and any order of the block. `verify_batch`, which uses the
+//! Crafted signatures get one verdict on every path: dalek's own
+//! `verify_strict`, Productivist's single and batched verification
+//! (`sigverify`, in any grouping), sequential block execution, and parallel
+//! execution with any thread count and any order of the block. `verify_batch`, which uses the
 //! cofactored equation, accepts several of them; that is why Productivist
 //! never uses it (docs/DECISIONS.md).
 
@@ -318,6 +319,191 @@ fn one_verdict_on_every_path_thread_count_and_order() {
                     (want, got) => panic!("{case:?} threads={threads}: want {want:?}, got {got}"),
                 }
             }
+        }
+    }
+}
+
+/// dalek's own `verify_strict`, the reference for every verdict.
+fn dalek_strict(key: &[u8; 32], msg: &Hash, sig: &[u8; 64]) -> bool {
+    ed25519_dalek::VerifyingKey::from_bytes(key).is_ok_and(|vk| {
+        vk.verify_strict(&msg.0, &ed25519_dalek::Signature::from_bytes(sig))
+            .is_ok()
+    })
+}
+
+/// The same point as `r` with `p` added to its y coordinate, when that
+/// still fits in 255 bits (only for y < 19): a non-canonical encoding that
+/// dalek decompresses but never produces.
+fn non_canonical(r: [u8; 32]) -> Option<[u8; 32]> {
+    // p = 2^255 - 19, little-endian.
+    let mut p = [0xffu8; 32];
+    p[0] = 0xed;
+    p[31] = 0x7f;
+    let sign = r[31] & 0x80;
+    let mut y = r;
+    y[31] &= 0x7f;
+    if y[1..].iter().any(|&b| b != 0) || y[0] >= 19 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    let mut carry = 0u16;
+    for i in 0..32 {
+        let v = u16::from(y[i]) + u16::from(p[i]) + carry;
+        out[i] = v as u8;
+        carry = v >> 8;
+    }
+    out[31] |= sign;
+    Some(out)
+}
+
+/// Signatures for the batched-verification comparison: honest ones, the
+/// crafted cases, every small-order R, honest R plus each torsion point,
+/// non-canonical encodings, and seeded random corruptions of honest ones.
+fn verdict_corpus() -> Vec<([u8; 32], Hash, [u8; 64])> {
+    let mut out = Vec::new();
+    let a = scalar("corpus/a");
+    let a_pub = B * a;
+    let a_bytes = a_pub.compress().to_bytes();
+    for i in 0..40u32 {
+        let msg = Hash::of(format!("m{i}").as_bytes());
+        let r = scalar(&format!("corpus/r/{i}"));
+        out.push((
+            a_bytes,
+            msg,
+            sign_raw(a, a_pub, r, EdwardsPoint::default(), &msg.0),
+        ));
+        for case in CASES {
+            let (key, sig) = craft(case, &msg.0);
+            out.push((key, msg, sig));
+        }
+        for t in EIGHT_TORSION {
+            // R is the torsion point itself, S = k·a.
+            let rb = t.compress().to_bytes();
+            let s = k(&rb, &a_bytes, &msg.0) * a;
+            let mut sig = [0u8; 64];
+            sig[..32].copy_from_slice(&rb);
+            sig[32..].copy_from_slice(s.as_bytes());
+            out.push((a_bytes, msg, sig));
+            // R = [r]B + T, signed consistently for that R.
+            out.push((a_bytes, msg, sign_raw(a, a_pub, r, t, &msg.0)));
+            // A non-canonical encoding of a small-order R, and the encoding
+            // of x = 0 with the sign bit set.
+            if let Some(nc) = non_canonical(rb) {
+                let mut sig2 = sig;
+                sig2[..32].copy_from_slice(&nc);
+                out.push((a_bytes, msg, sig2));
+            }
+            let mut sig3 = sig;
+            sig3[31] |= 0x80;
+            out.push((a_bytes, msg, sig3));
+        }
+    }
+    // Seeded corruptions: one flipped bit anywhere in R, S or the message.
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for i in 0..600u32 {
+        let msg = Hash::of(format!("c{i}").as_bytes());
+        let r = scalar(&format!("corpus/c/{i}"));
+        let mut sig = sign_raw(a, a_pub, r, EdwardsPoint::default(), &msg.0);
+        let mut msg2 = msg;
+        let bit = (next() % (96 * 8)) as usize;
+        if bit < 512 {
+            sig[bit / 8] ^= 1 << (bit % 8);
+        } else {
+            let b = bit - 512;
+            msg2.0[b / 8] ^= 1 << (b % 8);
+        }
+        out.push((a_bytes, msg2, sig));
+    }
+    out
+}
+
+#[test]
+fn batched_and_single_verdicts_equal_dalek_verify_strict_in_every_grouping() {
+    use productivist_engine::sigverify::{StrictBatch, verify_one};
+    let corpus = verdict_corpus();
+    let reference: Vec<bool> = corpus
+        .iter()
+        .map(|(k, m, s)| dalek_strict(k, m, s))
+        .collect();
+    let accepted = reference.iter().filter(|v| **v).count();
+    // The corpus exercises both verdicts.
+    assert!(accepted >= 40, "{accepted} accepted");
+    assert!(
+        corpus.len() - accepted >= 600,
+        "{accepted} of {}",
+        corpus.len()
+    );
+    // Only keys a certificate can carry are verified (refused at load
+    // otherwise); for those, every path gives dalek's verdict.
+    let prepared: Vec<_> = corpus
+        .iter()
+        .map(|(k, _, _)| PublicKey(*k).prepare().ok())
+        .collect();
+    for (i, (key, msg, sig)) in corpus.iter().enumerate() {
+        if let Some(p) = &prepared[i] {
+            assert_eq!(
+                verify_one(p, msg, &SignatureBytes(*sig)),
+                reference[i],
+                "single, item {i}"
+            );
+        }
+        assert_eq!(
+            PublicKey(*key).verify(msg, &SignatureBytes(*sig)).is_ok(),
+            reference[i],
+            "unprepared, item {i}"
+        );
+    }
+    // Keys not decompressed beforehand (mixed and small order included),
+    // all in one batch.
+    let mut batch = StrictBatch::with_capacity(corpus.len());
+    for (key, msg, sig) in &corpus {
+        batch.push_key(&PublicKey(*key), msg, &SignatureBytes(*sig));
+    }
+    assert_eq!(batch.verdicts(), reference, "unprepared keys, one batch");
+    let verifiable: Vec<usize> = (0..corpus.len())
+        .filter(|&i| prepared[i].is_some())
+        .collect();
+    // Groupings: all at once, singletons, and seeded random cuts of a
+    // seeded shuffle.
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for round in 0..6 {
+        let mut order = verifiable.clone();
+        if round > 0 {
+            for i in (1..order.len()).rev() {
+                order.swap(i, (next() % (i as u64 + 1)) as usize);
+            }
+        }
+        let mut start = 0;
+        // Bounded: each group takes at least one item.
+        while start < order.len() {
+            let len = match round {
+                0 => order.len(),
+                1 => 1,
+                _ => 1 + (next() % 300) as usize,
+            };
+            let group = &order[start..(start + len).min(order.len())];
+            let mut batch = StrictBatch::with_capacity(group.len());
+            for &i in group {
+                let (_, msg, sig) = &corpus[i];
+                batch.push(prepared[i].as_ref().unwrap(), msg, &SignatureBytes(*sig));
+            }
+            assert_eq!(batch.len(), group.len());
+            for (&i, v) in group.iter().zip(batch.verdicts()) {
+                assert_eq!(v, reference[i], "round {round}, item {i}");
+            }
+            start += group.len();
         }
     }
 }
