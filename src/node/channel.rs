@@ -26,6 +26,7 @@ use crate::embedded::{DynStore, now_ms};
 use productivist_consensus::{CommitKind, Committed, Consensus, NodeId, SnapshotToApply};
 use productivist_engine::admission::{AdmitError, Rejection, admit};
 use productivist_engine::block::Block;
+use productivist_engine::config::ChannelConfig;
 use productivist_engine::crypto::{Hash, PublicKey};
 use productivist_engine::executor::{StoreView, resolve_cert};
 use productivist_engine::identity::CertCache;
@@ -33,7 +34,7 @@ use productivist_engine::ledger::{Ledger, LedgerError};
 use productivist_engine::store::TxLocation;
 use productivist_engine::tx::{TxId, decode_tx, tx_id};
 use productivist_net::Network;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, RwLock};
@@ -390,7 +391,23 @@ pub struct ChannelShared {
     pub driver: SyncSender<Input>,
     /// Transactions to gossip to peers.
     pub gossip: tokio::sync::mpsc::Sender<Vec<u8>>,
+    /// The ledger's store, for admission's reads (certificates, committed
+    /// ids) without the ledger lock: the driver holds that lock for writing
+    /// during every block commit (fsync included), and submissions queued
+    /// behind it.
+    store: DynStore,
+    /// The channel config admission last used (see [`ChannelShared::submit`]).
+    admission_config: Mutex<Option<Arc<ChannelConfig>>>,
+    /// Ids of the latest committed blocks' transactions, by height, as the
+    /// driver computed them (the event streams use them instead of decoding
+    /// and hashing every transaction again); at most
+    /// [`RECENT_BLOCK_IDS_MAX`] blocks.
+    recent_ids: Mutex<VecDeque<(u64, Arc<[Option<TxId>]>)>>,
 }
+
+/// Committed blocks whose transaction ids [`ChannelShared`] keeps for the
+/// event streams (a stream further behind decodes the block instead).
+pub const RECENT_BLOCK_IDS_MAX: usize = 64;
 
 impl ChannelShared {
     /// A channel's shared state around `ledger`: the head at the ledger's
@@ -405,6 +422,8 @@ impl ChannelShared {
         gossip: tokio::sync::mpsc::Sender<Vec<u8>>,
     ) -> ChannelShared {
         let height = ledger.head().map_or(0, |h| h.height);
+        let store = ledger.store().clone();
+        let admission_config = Mutex::new(ledger.config().cloned());
         ChannelShared {
             id: id.to_string(),
             ledger: RwLock::new(ledger),
@@ -416,7 +435,53 @@ impl ChannelShared {
             metrics: Metrics::default(),
             driver,
             gossip,
+            store,
+            admission_config,
+            recent_ids: Mutex::new(VecDeque::new()),
         }
+    }
+
+    /// The channel config for admission: the ledger's when its lock is
+    /// free, else the one seen last. That one is at most the block being
+    /// committed behind: the same staleness a transaction admitted just
+    /// before that commit has, and execution checks every certificate again
+    /// at the block's time.
+    fn config_for_admission(&self) -> Result<Arc<ChannelConfig>, SubmitError> {
+        let mut cached = self
+            .admission_config
+            .lock()
+            .map_err(|_| SubmitError::Internal("config cache lock poisoned".into()))?;
+        if let Ok(ledger) = self.ledger.try_read()
+            && let Some(config) = ledger.config()
+            && !cached.as_ref().is_some_and(|c| Arc::ptr_eq(c, config))
+        {
+            *cached = Some(config.clone());
+        }
+        cached
+            .clone()
+            .ok_or_else(|| SubmitError::Internal("the ledger has no genesis".into()))
+    }
+
+    /// Records the ids of the transactions of committed block `height`
+    /// (`None` for undecodable ones), for the event streams.
+    pub fn record_committed_ids(&self, height: u64, ids: Arc<[Option<TxId>]>) {
+        if let Ok(mut recent) = self.recent_ids.lock() {
+            while recent.len() >= RECENT_BLOCK_IDS_MAX {
+                recent.pop_front();
+            }
+            recent.push_back((height, ids));
+        }
+    }
+
+    /// The ids of block `height`'s transactions, if it is among the latest
+    /// committed ones.
+    pub fn committed_ids(&self, height: u64) -> Option<Arc<[Option<TxId>]>> {
+        let recent = self.recent_ids.lock().ok()?;
+        recent
+            .iter()
+            .rev()
+            .find(|(h, _)| *h == height)
+            .map(|(_, ids)| ids.clone())
     }
 
     /// Admits a transaction: decode, channel, certificate and signature
@@ -431,16 +496,11 @@ impl ChannelShared {
             });
         }
         let now = now_ms();
+        let config = self.config_for_admission()?;
         let (admitted, committed) = {
-            let ledger = self
-                .ledger
-                .read()
-                .map_err(|_| SubmitError::Internal("ledger lock poisoned".into()))?;
-            let config = ledger
-                .config()
-                .cloned()
-                .ok_or_else(|| SubmitError::Internal("the ledger has no genesis".into()))?;
-            let store: &dyn productivist_engine::store::Store = ledger.store().as_ref();
+            // The store directly, not through the ledger lock: its reads are
+            // consistent snapshots while the driver commits.
+            let store: &dyn productivist_engine::store::Store = self.store.as_ref();
             let view = StoreView(store);
             let resolve = |id: &Hash| resolve_cert(&view, id);
             let admitted = match admit(&bytes, &config, now, &resolve, Some(&self.cert_cache)) {
@@ -480,12 +540,7 @@ impl ChannelShared {
         let pending = pool.pending_txs();
         drop(pool);
         self.metrics.txs_admitted.fetch_add(1, Ordering::Relaxed);
-        let max_txs = self
-            .ledger
-            .read()
-            .ok()
-            .and_then(|l| l.config().map(|c| c.limits.max_txs as usize))
-            .unwrap_or(usize::MAX);
+        let max_txs = config.limits.max_txs as usize;
         // Wake the driver for a full block, or for the first pending
         // transaction (an idle leader cuts at once).
         if pending >= max_txs || pending == 1 {
@@ -1164,7 +1219,8 @@ impl<C: NodeConsensus, D: Durable<C::Persist>> Driver<C, D> {
                 .collect(),
             Err(_) => Vec::new(),
         };
-        let ids: Vec<TxId> = positions.into_iter().flatten().collect();
+        let ids: Vec<TxId> = positions.iter().flatten().copied().collect();
+        let positions: Arc<[Option<TxId>]> = positions.into();
         let mine = proposal.proposer == self.key;
         let head_height = {
             let ledger = self
@@ -1251,6 +1307,8 @@ impl<C: NodeConsensus, D: Durable<C::Persist>> Driver<C, D> {
             m.blocks_committed.fetch_add(1, Ordering::Relaxed);
             m.txs_committed
                 .fetch_add(ids.len() as u64, Ordering::Relaxed);
+            // Before the head moves, so the event streams find them.
+            self.shared.record_committed_ids(expected, positions);
             self.shared.head.send_replace(expected);
         }
         if let Ok(mut pool) = self.shared.mempool.lock() {
