@@ -402,8 +402,11 @@ pub struct ChannelShared {
     /// driver computed them (the event streams use them instead of decoding
     /// and hashing every transaction again); at most
     /// [`RECENT_BLOCK_IDS_MAX`] blocks.
-    recent_ids: Mutex<VecDeque<(u64, Arc<[Option<TxId>]>)>>,
+    recent_ids: Mutex<VecDeque<(u64, BlockTxIds)>>,
 }
+
+/// The ids of a block's transactions in order (`None`: undecodable).
+pub type BlockTxIds = Arc<[Option<TxId>]>;
 
 /// Committed blocks whose transaction ids [`ChannelShared`] keeps for the
 /// event streams (a stream further behind decodes the block instead).
@@ -464,7 +467,7 @@ impl ChannelShared {
 
     /// Records the ids of the transactions of committed block `height`
     /// (`None` for undecodable ones), for the event streams.
-    pub fn record_committed_ids(&self, height: u64, ids: Arc<[Option<TxId>]>) {
+    pub fn record_committed_ids(&self, height: u64, ids: BlockTxIds) {
         if let Ok(mut recent) = self.recent_ids.lock() {
             while recent.len() >= RECENT_BLOCK_IDS_MAX {
                 recent.pop_front();
@@ -475,7 +478,7 @@ impl ChannelShared {
 
     /// The ids of block `height`'s transactions, if it is among the latest
     /// committed ones.
-    pub fn committed_ids(&self, height: u64) -> Option<Arc<[Option<TxId>]>> {
+    pub fn committed_ids(&self, height: u64) -> Option<BlockTxIds> {
         let recent = self.recent_ids.lock().ok()?;
         recent
             .iter()
@@ -1220,7 +1223,7 @@ impl<C: NodeConsensus, D: Durable<C::Persist>> Driver<C, D> {
             Err(_) => Vec::new(),
         };
         let ids: Vec<TxId> = positions.iter().flatten().copied().collect();
-        let positions: Arc<[Option<TxId>]> = positions.into();
+        let positions: BlockTxIds = positions.into();
         let mine = proposal.proposer == self.key;
         let head_height = {
             let ledger = self
