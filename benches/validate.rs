@@ -4,8 +4,10 @@
 //! - `validate/transfers/threads_1`, `validate/transfers/threads_2`: a block
 //!   of 10,000 signed token transfers between 10,000 distinct accounts;
 //! - `validate/hot/threads_2`: the same with half of them paying one account;
-//! - `sigverify/raw/threads_2`: only the 10,000 `verify_strict` checks,
-//!   each decompressing its public key;
+//! - `sigverify/raw/threads_2`: only the 10,000 signature checks under
+//!   `verify_strict`'s rule, as validation computes them
+//!   (`productivist_engine::sigverify`, chunks of 64), each decompressing
+//!   its public key;
 //! - `sigverify/raw_prepared/threads_2`: the same with the keys decompressed
 //!   beforehand, as admission does for members it has seen (`CertCache`);
 //! - `pipeline/commit/threads_2`: validate, execute and durably commit.
