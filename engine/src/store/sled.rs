@@ -52,13 +52,39 @@ fn history_prefix(key: &[u8]) -> Vec<u8> {
 impl SledStore {
     /// Opens (or creates) the store directory at `path`.
     pub fn open(path: &Path) -> Result<SledStore, StoreError> {
-        let db = ::sled::open(path).map_err(backend)?;
+        // No background flusher: every commit flushes itself, so
+        // durability never waits on a timer.
+        let config = ::sled::Config::new().path(path).flush_every_ms(None);
+        // sled releases its file lock only when its last background I/O task
+        // lets go of the file, which can be a moment after the previous
+        // handle was dropped (sled's own test suite blocks on the lock for
+        // that reason). Reopening at once, as a restart or the conformance
+        // suite does, then fails on the lock; wait for it, within a bound.
+        let mut attempt = 0u32;
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(::sled::Error::Io(e))
+                    if attempt < LOCK_RETRIES_MAX
+                        && e.to_string().contains("could not acquire lock") =>
+                {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(LOCK_RETRY_DELAY_MS));
+                }
+                Err(e) => return Err(backend(e)),
+            }
+        };
         Ok(SledStore {
             db,
             commit_lock: std::sync::Mutex::new(()),
         })
     }
 }
+
+/// Attempts to take sled's file lock after the first, and the pause between
+/// them: at most 5 s in all, then the lock error is returned.
+const LOCK_RETRIES_MAX: u32 = 50;
+const LOCK_RETRY_DELAY_MS: u64 = 100;
 
 impl Store for SledStore {
     fn head(&self) -> Result<Option<Head>, StoreError> {
