@@ -162,19 +162,7 @@ const VERIFY_CHUNK: usize = 64;
 /// field inversion, `productivist_engine::sigverify`), each key
 /// decompressed; returns how many verified.
 pub fn verify_all(sigs: &[(PublicKey, Hash, SignatureBytes)], pool: &rayon::ThreadPool) -> usize {
-    use productivist_engine::sigverify::StrictBatch;
-    use rayon::prelude::*;
-    pool.install(|| {
-        sigs.par_chunks(VERIFY_CHUNK)
-            .map(|chunk| {
-                let mut batch = StrictBatch::with_capacity(chunk.len());
-                for (k, d, s) in chunk {
-                    batch.push_key(k, d, s);
-                }
-                batch.verdicts().into_iter().filter(|v| *v).count()
-            })
-            .sum()
-    })
+    verify_in_chunks(sigs, pool, |b, (k, d, s)| b.push_key(k, d, s))
 }
 
 /// [`verify_all`] with every key decompressed beforehand, as admission
@@ -185,14 +173,25 @@ pub fn verify_all_prepared(
     sigs: &[(PreparedKey, Hash, SignatureBytes)],
     pool: &rayon::ThreadPool,
 ) -> usize {
+    verify_in_chunks(sigs, pool, |b, (k, d, s)| b.push(k, d, s))
+}
+
+/// Counts the signatures that verify, [`VERIFY_CHUNK`] to a batch, on
+/// `pool`'s threads; `push` adds one item to a batch.
+fn verify_in_chunks<T: Sync>(
+    items: &[T],
+    pool: &rayon::ThreadPool,
+    push: impl Fn(&mut productivist_engine::sigverify::StrictBatch, &T) + Sync,
+) -> usize {
     use productivist_engine::sigverify::StrictBatch;
     use rayon::prelude::*;
     pool.install(|| {
-        sigs.par_chunks(VERIFY_CHUNK)
+        items
+            .par_chunks(VERIFY_CHUNK)
             .map(|chunk| {
                 let mut batch = StrictBatch::with_capacity(chunk.len());
-                for (k, d, s) in chunk {
-                    batch.push(k, d, s);
+                for item in chunk {
+                    push(&mut batch, item);
                 }
                 batch.verdicts().into_iter().filter(|v| *v).count()
             })

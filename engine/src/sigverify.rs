@@ -75,17 +75,19 @@ fn decompress_key(key: &PublicKey) -> Option<EdwardsPoint> {
 /// `verify_strict`'s verdict on one signature over a 32-byte digest.
 pub fn verify_one(key: &PreparedKey, digest: &Hash, signature: &SignatureBytes) -> bool {
     let (a_bytes, a_point) = key.parts();
-    candidate(a_bytes, &a_point, digest, signature)
-        .is_some_and(|p| p.compress().to_bytes()[..] == signature.0[..32])
+    encodes_r(candidate(a_bytes, &a_point, digest, signature), signature)
+}
+
+/// Whether the candidate point compresses to exactly the signature's R.
+fn encodes_r(p: Option<EdwardsPoint>, signature: &SignatureBytes) -> bool {
+    p.is_some_and(|p| p.compress().to_bytes()[..] == signature.0[..32])
 }
 
 /// [`verify_one`] for a key not decompressed beforehand (any key dalek
 /// accepts, including mixed-order ones, which certificates never carry).
 pub fn verify_key(key: &PublicKey, digest: &Hash, signature: &SignatureBytes) -> bool {
-    decompress_key(key).is_some_and(|a| {
-        candidate(&key.0, &a, digest, signature)
-            .is_some_and(|p| p.compress().to_bytes()[..] == signature.0[..32])
-    })
+    let p = decompress_key(key).and_then(|a| candidate(&key.0, &a, digest, signature));
+    encodes_r(p, signature)
 }
 
 /// Most signatures sharing one inversion: past a few dozen the inversion's
