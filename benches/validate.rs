@@ -37,6 +37,34 @@ fn memory_store() -> DynStore {
     Arc::new(RedbStore::in_memory().expect("in-memory store"))
 }
 
+/// Measures `Ledger::propose` of the workload's block under `id`.
+fn bench_propose(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    id: &str,
+    w: &workload::TransferWorkload,
+) {
+    // One run first: it fills the certificate cache, as a running node's
+    // would be for members who transacted before.
+    let first = w
+        .ledger
+        .propose(w.txs.clone(), w.timestamp_ms, w.proposer)
+        .expect("propose");
+    assert!(first.block.results.iter().all(|r| r.status.is_valid()));
+    g.bench_function(id, |b| {
+        b.iter_batched(
+            || w.txs.clone(),
+            |txs| {
+                black_box(
+                    w.ledger
+                        .propose(txs, w.timestamp_ms, w.proposer)
+                        .expect("propose"),
+                )
+            },
+            BatchSize::PerIteration,
+        )
+    });
+}
+
 fn validate(c: &mut Criterion) {
     let mut w = workload::transfers(memory_store(), TXS, false).expect("workload");
     let mut g = c.benchmark_group("validate");
@@ -44,47 +72,11 @@ fn validate(c: &mut Criterion) {
     g.sample_size(10);
     for threads in [1usize, 2] {
         w.ledger.set_threads(threads);
-        // One run first: it fills the certificate cache, as a running node's
-        // would be for members who transacted before.
-        let first = w
-            .ledger
-            .propose(w.txs.clone(), w.timestamp_ms, w.proposer)
-            .expect("propose");
-        assert!(first.block.results.iter().all(|r| r.status.is_valid()));
-        g.bench_function(format!("transfers/threads_{threads}"), |b| {
-            b.iter_batched(
-                || w.txs.clone(),
-                |txs| {
-                    black_box(
-                        w.ledger
-                            .propose(txs, w.timestamp_ms, w.proposer)
-                            .expect("propose"),
-                    )
-                },
-                BatchSize::PerIteration,
-            )
-        });
+        bench_propose(&mut g, &format!("transfers/threads_{threads}"), &w);
     }
     let mut hot = workload::transfers(memory_store(), TXS, true).expect("workload");
     hot.ledger.set_threads(2);
-    let first = hot
-        .ledger
-        .propose(hot.txs.clone(), hot.timestamp_ms, hot.proposer)
-        .expect("propose");
-    assert!(first.block.results.iter().all(|r| r.status.is_valid()));
-    g.bench_function("hot/threads_2", |b| {
-        b.iter_batched(
-            || hot.txs.clone(),
-            |txs| {
-                black_box(
-                    hot.ledger
-                        .propose(txs, hot.timestamp_ms, hot.proposer)
-                        .expect("propose"),
-                )
-            },
-            BatchSize::PerIteration,
-        )
-    });
+    bench_propose(&mut g, "hot/threads_2", &hot);
     g.finish();
 
     let sigs = workload::signatures(&w.txs);

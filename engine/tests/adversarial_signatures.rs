@@ -58,15 +58,20 @@ fn sign_raw(
     sig
 }
 
-fn add_l(s: &[u8]) -> [u8; 32] {
+/// `x + y` as 256-bit little-endian integers (no overflow for the values used).
+fn add_le(x: &[u8], y: &[u8; 32]) -> [u8; 32] {
     let mut out = [0u8; 32];
     let mut carry = 0u16;
     for i in 0..32 {
-        let v = u16::from(s[i]) + u16::from(L[i]) + carry;
+        let v = u16::from(x[i]) + u16::from(y[i]) + carry;
         out[i] = v as u8;
         carry = v >> 8;
     }
     out
+}
+
+fn add_l(s: &[u8]) -> [u8; 32] {
+    add_le(s, &L)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -345,13 +350,7 @@ fn non_canonical(r: [u8; 32]) -> Option<[u8; 32]> {
     if y[1..].iter().any(|&b| b != 0) || y[0] >= 19 {
         return None;
     }
-    let mut out = [0u8; 32];
-    let mut carry = 0u16;
-    for i in 0..32 {
-        let v = u16::from(y[i]) + u16::from(p[i]) + carry;
-        out[i] = v as u8;
-        carry = v >> 8;
-    }
+    let mut out = add_le(&y, &p);
     out[31] |= sign;
     Some(out)
 }
