@@ -11,6 +11,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 
 pub mod conformance;
 pub mod pending;
+mod recent;
 pub mod redb;
 #[cfg(feature = "sled")]
 pub mod sled;
@@ -159,28 +160,6 @@ pub trait Store: Send + Sync + 'static {
     fn history(&self, key: &[u8], limit: usize) -> Result<Vec<HistoryEntry>, StoreError>;
     /// The state-root accumulator after the head block.
     fn lthash(&self) -> Result<Option<Vec<u8>>, StoreError>;
-}
-
-/// Encodes a history value: a tag byte (0 = deleted, 1 = value) then bytes.
-pub(crate) fn encode_history_value(value: Option<&[u8]>) -> Vec<u8> {
-    match value {
-        None => vec![0],
-        Some(v) => {
-            let mut out = Vec::with_capacity(v.len() + 1);
-            out.push(1);
-            out.extend_from_slice(v);
-            out
-        }
-    }
-}
-
-/// Decodes a history value written by [`encode_history_value`].
-pub(crate) fn decode_history_value(bytes: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-    match bytes.split_first() {
-        Some((0, [])) => Ok(None),
-        Some((1, v)) => Ok(Some(v.to_vec())),
-        _ => Err(StoreError::Corrupt("bad history value tag".into())),
-    }
 }
 
 /// Checks a commit's height against the head.

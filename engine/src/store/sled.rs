@@ -6,7 +6,7 @@
 
 use super::{
     BlockCommit, Head, HistoryEntry, QUERY_ROWS_MAX, Rows, Store, StoreError, TxLocation,
-    check_order, decode_history_value, encode_history_value,
+    check_order,
 };
 use crate::codec;
 use crate::crypto::Hash;
@@ -37,6 +37,28 @@ fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
     k.push(prefix);
     k.extend_from_slice(rest);
     k
+}
+
+/// Encodes a history value: a tag byte (0 = deleted, 1 = value) then bytes.
+fn encode_history_value(value: Option<&[u8]>) -> Vec<u8> {
+    match value {
+        None => vec![0],
+        Some(v) => {
+            let mut out = Vec::with_capacity(v.len() + 1);
+            out.push(1);
+            out.extend_from_slice(v);
+            out
+        }
+    }
+}
+
+/// Decodes a history value written by [`encode_history_value`].
+fn decode_history_value(bytes: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    match bytes.split_first() {
+        Some((0, [])) => Ok(None),
+        Some((1, v)) => Ok(Some(v.to_vec())),
+        _ => Err(StoreError::Corrupt("bad history value tag".into())),
+    }
 }
 
 fn history_prefix(key: &[u8]) -> Vec<u8> {

@@ -1,0 +1,154 @@
+//! The ids of recently committed transactions, held in memory until the
+//! store writes them into its tx-id index in one batch.
+//!
+//! Why: the tx-id index is keyed by a hash, so every insert lands on a
+//! random leaf of its B-tree, and a block of n transactions rewrote about n
+//! pages (4 KiB each) of it: most of a block's commit cost (measured in
+//! docs/BENCHMARKS.md). Written once per batch of many blocks, the inserts
+//! share leaves. Nothing is less durable: each block's id list is written
+//! with the block, so the index is derived data, and the ids it lacks are
+//! loaded back from those lists when the store opens.
+//!
+//! Readers see a committed id either here or in the index, never in
+//! neither: ids enter `current` before their block's write and leave it
+//! only when the batch holding them is in the index, and the batch written
+//! last stays in `previous` until the next one, so a snapshot whose read
+//! transaction predates one batch write still finds its ids here. The
+//! ledger never keeps a snapshot across more than one commit (`Snapshot`).
+
+use super::TxLocation;
+use crate::crypto::Hash;
+use std::collections::HashMap;
+
+/// Recently committed transaction ids not yet (or only just) in the index.
+#[derive(Debug, Default)]
+pub(crate) struct RecentTxs {
+    /// Ids of the blocks after the last batch written to the index, and of
+    /// the block being written (staged before its write, so a reader never
+    /// misses an id of a block the store already shows).
+    current: HashMap<Hash, TxLocation>,
+    /// The batch written to the index last.
+    previous: HashMap<Hash, TxLocation>,
+    /// The height of the last durable block; staged ids above it are not
+    /// committed yet and stay invisible to readers.
+    durable_height: Option<u64>,
+}
+
+impl RecentTxs {
+    /// Starts from the store's head and the ids not in its index yet.
+    pub(crate) fn open(
+        durable_height: Option<u64>,
+        unindexed: impl IntoIterator<Item = (Hash, TxLocation)>,
+    ) -> RecentTxs {
+        RecentTxs {
+            current: unindexed.into_iter().collect(),
+            previous: HashMap::new(),
+            durable_height,
+        }
+    }
+
+    /// Where `id` was committed, as seen at `as_of` (a snapshot's height;
+    /// `None`: the latest durable block).
+    pub(crate) fn lookup(&self, id: &Hash, as_of: Option<u64>) -> Option<TxLocation> {
+        let limit = match as_of {
+            Some(h) => Some(h),
+            None => self.durable_height,
+        }?;
+        self.current
+            .get(id)
+            .or_else(|| self.previous.get(id))
+            .copied()
+            .filter(|loc| loc.height <= limit)
+    }
+
+    /// Ids waiting for the index.
+    pub(crate) fn pending(&self) -> usize {
+        self.current.len()
+    }
+
+    /// Adds a block's ids before its write.
+    pub(crate) fn stage(&mut self, height: u64, txs: &[(Hash, u32)]) {
+        debug_assert!(self.durable_height.is_none_or(|h| height == h + 1));
+        for (id, index) in txs {
+            self.current.insert(
+                *id,
+                TxLocation {
+                    height,
+                    index: *index,
+                },
+            );
+        }
+    }
+
+    /// Takes a block's ids back after its write failed.
+    pub(crate) fn unstage(&mut self, height: u64, txs: &[(Hash, u32)]) {
+        for (id, _) in txs {
+            if self.current.get(id).is_some_and(|l| l.height == height) {
+                self.current.remove(id);
+            }
+        }
+    }
+
+    /// Every id waiting for the index, sorted by id (in-order inserts keep
+    /// the B-tree's writes together).
+    pub(crate) fn batch(&self) -> Vec<(Hash, TxLocation)> {
+        let mut all: Vec<(Hash, TxLocation)> = self.current.iter().map(|(k, v)| (*k, *v)).collect();
+        all.sort_unstable_by_key(|(id, _)| id.0);
+        all
+    }
+
+    /// Records the block at `height` durable; `indexed`: its write also
+    /// wrote [`RecentTxs::batch`] to the index.
+    pub(crate) fn committed(&mut self, height: u64, indexed: bool) {
+        self.durable_height = Some(height);
+        if indexed {
+            self.previous = std::mem::take(&mut self.current);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u8) -> Hash {
+        Hash::of(&[n])
+    }
+
+    #[test]
+    fn staged_ids_are_visible_only_once_durable() {
+        let mut r = RecentTxs::open(Some(4), []);
+        r.stage(5, &[(id(1), 0)]);
+        assert_eq!(r.lookup(&id(1), None), None, "not durable yet");
+        r.committed(5, false);
+        assert_eq!(
+            r.lookup(&id(1), None),
+            Some(TxLocation {
+                height: 5,
+                index: 0
+            })
+        );
+        assert_eq!(r.lookup(&id(1), Some(4)), None, "after the snapshot");
+    }
+
+    #[test]
+    fn a_written_batch_stays_one_more_batch() {
+        let mut r = RecentTxs::open(Some(0), []);
+        r.stage(1, &[(id(1), 0)]);
+        r.committed(1, true);
+        assert!(r.lookup(&id(1), None).is_some(), "kept for old snapshots");
+        assert_eq!(r.pending(), 0);
+        r.stage(2, &[(id(2), 0)]);
+        r.committed(2, true);
+        assert!(r.lookup(&id(1), None).is_none(), "the index has it");
+        assert!(r.lookup(&id(2), None).is_some());
+    }
+
+    #[test]
+    fn a_failed_write_unstages_its_ids() {
+        let mut r = RecentTxs::open(Some(0), []);
+        r.stage(1, &[(id(1), 0), (id(2), 1)]);
+        r.unstage(1, &[(id(1), 0), (id(2), 1)]);
+        assert_eq!(r.pending(), 0);
+    }
+}
