@@ -674,6 +674,28 @@ mod tests {
     }
 
     #[test]
+    fn one_store_finds_every_id_through_many_batch_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open_with_batch(&dir.path().join("ledger.redb"), 3).unwrap();
+        for height in 0..10u64 {
+            store.commit_block(&block(height, 2)).unwrap();
+            for h in 0..=height {
+                for i in 0..2 {
+                    assert_eq!(
+                        store.tx_location(&id(h, i)).unwrap(),
+                        Some(TxLocation {
+                            height: h,
+                            index: i
+                        }),
+                        "tx {h}/{i} after block {height}"
+                    );
+                }
+            }
+            assert!(store.recent.read().unwrap().pending() < 3 + 2);
+        }
+    }
+
+    #[test]
     fn a_snapshot_keeps_finding_ids_across_one_batch_write() {
         let store = {
             let db = Database::builder()
