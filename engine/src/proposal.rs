@@ -51,7 +51,19 @@ pub struct BlockProposal {
     pub proposer: PublicKey,
 }
 
+/// Bytes an encoded [`BlockProposal`] adds to its transactions' bytes: the
+/// transaction count (u32), the timestamp (u64) and the proposer's key.
+pub const PROPOSAL_FIXED_BYTES: u64 = 4 + 8 + 32;
+/// Bytes an encoded [`BlockProposal`] adds per transaction (its length, u32).
+pub const PROPOSAL_PER_TX_BYTES: u64 = 4;
+
 impl BlockProposal {
+    /// The length of [`BlockProposal::encode`]'s output for `txs`
+    /// transactions of `tx_bytes` bytes in all.
+    pub fn encoded_len(txs: u64, tx_bytes: u64) -> u64 {
+        PROPOSAL_FIXED_BYTES + PROPOSAL_PER_TX_BYTES * txs + tx_bytes
+    }
+
     /// Encodes the proposal.
     pub fn encode(&self) -> Vec<u8> {
         // Vec writes cannot fail; an empty payload would be refused by every
@@ -268,5 +280,27 @@ fn check_tx(
             | InvalidCode::CertificateRevoked => Ok(id),
             code => Err(bad(code, r.reason)),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoded_len_is_the_encoding_length() {
+        for txs in [vec![], vec![vec![1u8; 3]], vec![vec![2u8; 400]; 17]] {
+            let tx_bytes: u64 = txs.iter().map(|t| t.len() as u64).sum();
+            let count = txs.len() as u64;
+            let p = BlockProposal {
+                txs,
+                timestamp_ms: 7,
+                proposer: PublicKey([9; 32]),
+            };
+            assert_eq!(
+                p.encode().len() as u64,
+                BlockProposal::encoded_len(count, tx_bytes)
+            );
+        }
     }
 }

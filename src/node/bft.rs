@@ -372,6 +372,9 @@ impl NodeConsensus for Bft {
         // the stale timer.
         false
     }
+    fn max_proposal_bytes(&self) -> u64 {
+        self.cfg.max_payload_bytes as u64
+    }
     fn inflight_blocks_max(&self) -> usize {
         usize::MAX
     }

@@ -26,7 +26,7 @@ use crate::embedded::{DynStore, now_ms};
 use productivist_consensus::{CommitKind, Committed, Consensus, NodeId, SnapshotToApply};
 use productivist_engine::admission::{AdmitError, Rejection, admit};
 use productivist_engine::block::Block;
-use productivist_engine::config::ChannelConfig;
+use productivist_engine::config::{BlockLimits, ChannelConfig};
 use productivist_engine::crypto::{Hash, PublicKey};
 use productivist_engine::executor::{StoreView, resolve_cert};
 use productivist_engine::identity::CertCache;
@@ -53,6 +53,9 @@ pub const INPUTS_PER_ROUND_MAX: usize = 1024;
 pub const OUTPUTS_PER_ROUND_MAX: usize = 64;
 /// Blocks a leader proposes before waiting for one to commit.
 pub const INFLIGHT_BLOCKS_MAX: usize = 4;
+/// Room left in a transport frame around a proposal: the wire envelope and
+/// the consensus message's other fields (far less than this).
+pub const FRAME_HEADROOM_BYTES: usize = 64 << 10;
 /// Mempool bounds.
 pub const MEMPOOL_TXS_MAX: usize = 50_000;
 /// Mempool bounds, bytes.
@@ -167,6 +170,13 @@ pub trait NodeConsensus: Consensus + Send + 'static {
     fn requeue_on_leader_change(&self) -> bool {
         true
     }
+    /// The largest encoded block proposal the protocol accepts and can
+    /// ship to its peers; the driver cuts blocks within it.
+    fn max_proposal_bytes(&self) -> u64 {
+        // A Raft entry travels inside one transport frame, with the
+        // message's own fields around it.
+        (productivist_net::frame::FRAME_BYTES_MAX_DEFAULT - FRAME_HEADROOM_BYTES) as u64
+    }
     /// Blocks a leader proposes before waiting for one to commit.
     fn inflight_blocks_max(&self) -> usize {
         INFLIGHT_BLOCKS_MAX
@@ -219,6 +229,19 @@ pub trait Durable<P>: Send + 'static {
     fn applied(&self) -> Result<Applied, StorageError>;
     /// Records the applied mark durably.
     fn set_applied(&mut self, applied: Applied) -> Result<(), StorageError>;
+}
+
+/// The bytes of transactions a block may hold: the channel's limit, and
+/// what fits in a proposal the consensus accepts with every transaction's
+/// length prefix counted (as if the block were full by count). Without the
+/// second bound a backlog (after a view timed out, say) became one
+/// proposal above the protocol's limit, refused again at every try: the
+/// channel stopped committing for good.
+fn proposal_tx_bytes(limits: &BlockLimits, max_proposal_bytes: u64) -> u64 {
+    let overhead = BlockProposal::encoded_len(u64::from(limits.max_txs), 0);
+    limits
+        .max_block_bytes
+        .min(max_proposal_bytes.saturating_sub(overhead))
 }
 
 impl NodeConsensus for productivist_consensus::raft::Raft {
@@ -914,25 +937,30 @@ impl<C: NodeConsensus, D: Durable<C::Persist>> Driver<C, D> {
             return;
         };
         let now = now_ms();
+        let max_txs = limits.max_txs as usize;
+        let block_bytes = proposal_tx_bytes(&limits, self.consensus.max_proposal_bytes());
         let cut = {
             let Ok(mut pool) = self.shared.mempool.lock() else {
                 return;
             };
+            let unproposable = pool.unproposable();
             // The batch timeout is an upper bound: with none of this
             // leader's blocks in flight, waiting only adds latency. Under
             // load, blocks still fill while earlier ones commit.
             let idle = self.inflight_blocks == 0 && pool.pending_txs() > 0;
-            if !idle
-                && !pool.ready(
-                    limits.max_txs as usize,
-                    limits.max_block_bytes,
-                    limits.batch_timeout_ms,
-                    now,
-                )
-            {
+            if !idle && !pool.ready(max_txs, block_bytes, limits.batch_timeout_ms, now) {
                 return;
             }
-            pool.cut(limits.max_txs as usize, limits.max_block_bytes, now)
+            let cut = pool.cut(max_txs, block_bytes, now);
+            if pool.unproposable() > unproposable {
+                tracing::warn!(
+                    channel = %self.shared.id,
+                    dropped = pool.unproposable() - unproposable,
+                    block_bytes,
+                    "transactions larger than any block this channel's consensus can propose were dropped"
+                );
+            }
+            cut
         };
         if cut.is_empty() {
             return;
@@ -1343,5 +1371,27 @@ pub fn deliver(shared: &ChannelShared, from: NodeId, bytes: Vec<u8>) {
                 .messages_dropped
                 .fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A full block (by count and by bytes) always fits in a proposal the
+    /// consensus accepts, and the channel's own byte limit still binds.
+    #[test]
+    fn a_full_block_fits_the_consensus_proposal_limit() {
+        let limits = BlockLimits::default();
+        for max_proposal in [1u64 << 20, 16 << 20, 64 << 20] {
+            let bytes = proposal_tx_bytes(&limits, max_proposal);
+            assert!(bytes <= limits.max_block_bytes);
+            assert!(
+                BlockProposal::encoded_len(u64::from(limits.max_txs), bytes) <= max_proposal,
+                "{max_proposal}"
+            );
+        }
+        assert_eq!(proposal_tx_bytes(&limits, 64 << 20), limits.max_block_bytes);
+        assert_eq!(proposal_tx_bytes(&limits, 10), 0);
     }
 }

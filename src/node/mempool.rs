@@ -44,6 +44,9 @@ pub struct Mempool {
     bytes: u64,
     pending_txs: usize,
     pending_bytes: u64,
+    /// Transactions dropped because alone they exceed a block's byte
+    /// budget, so no block could ever hold them.
+    unproposable: u64,
 }
 
 /// Queue entries kept beyond twice the live ones before compaction.
@@ -58,6 +61,7 @@ impl Mempool {
             entries: HashMap::new(),
             queue: VecDeque::new(),
             bytes: 0,
+            unproposable: 0,
             pending_txs: 0,
             pending_bytes: 0,
         }
@@ -179,6 +183,18 @@ impl Mempool {
                 break;
             };
             let len = entry.bytes.len() as u64;
+            if len > max_block_bytes {
+                // It would stay at the front for ever and stop every block
+                // behind it (the consensus's proposal limit can be below
+                // the channel's transaction limit).
+                self.queue.pop_front();
+                self.pending_txs -= 1;
+                self.pending_bytes -= len;
+                self.bytes -= len;
+                self.entries.remove(&id);
+                self.unproposable += 1;
+                continue;
+            }
             if out_bytes + len > max_block_bytes {
                 break;
             }
@@ -190,6 +206,11 @@ impl Mempool {
             self.pending_bytes -= len;
         }
         out
+    }
+
+    /// Transactions dropped so far because no block could hold them.
+    pub fn unproposable(&self) -> u64 {
+        self.unproposable
     }
 
     /// Removes committed transactions.
@@ -352,6 +373,19 @@ mod tests {
         assert_eq!(m.cut(10, 250, 0).len(), 2);
         assert!(m.ready(10, 300, 1_000, 0));
         assert!(!m.ready(10, 301, 1_000, 0));
+    }
+
+    #[test]
+    fn a_transaction_no_block_can_hold_is_dropped_not_left_at_the_front() {
+        let mut m = Mempool::new(10, 10_000);
+        m.insert(id(1), vec![1; 500], 0).unwrap();
+        m.insert(id(2), vec![2; 100], 0).unwrap();
+        assert_eq!(m.cut(10, 300, 0), vec![(id(2), vec![2; 100])]);
+        assert_eq!(m.unproposable(), 1);
+        assert!(!m.holds_exact(&id(1), &[1; 500]));
+        m.remove([id(2)]);
+        assert!(m.is_empty());
+        assert_eq!(m.bytes(), 0);
     }
 
     #[test]
