@@ -8,7 +8,9 @@
 //!   acknowledged (answered committed) transaction is lost;
 //! - a node that signs conflicting proposals and votes (or sends garbage)
 //!   does not stop the three honest ones, which agree, commit, and record
-//!   its equivocation as evidence.
+//!   its equivocation as evidence;
+//! - a backlog larger than one proposal, built while no quorum was up,
+//!   commits in several blocks once the quorum is back.
 //!
 //! Synchronization is bounded polling of the API, never bare sleeps.
 
@@ -202,6 +204,53 @@ fn four_bft_nodes_agree_under_load_and_a_killed_node_catches_up_by_block_sync() 
     // No honest node was ever accused.
     for i in all {
         assert_eq!(cluster.metric(i, "evidence_total"), 0, "node{i}");
+    }
+}
+
+/// A backlog larger than one Simplex proposal (1 MiB) commits once a
+/// quorum is back, in several blocks. Before blocks were cut within the
+/// protocol's proposal limit, the backlog became one proposal refused at
+/// every try and the channel never committed again (seen in
+/// `bench cluster --consensus bft --rate 2000 --kill-at 10`).
+#[test]
+fn a_backlog_larger_than_one_proposal_commits_once_a_quorum_is_back() {
+    let mut cluster = init_cluster(NODES, "bft");
+    cluster.start_all();
+    let all = [0, 1, 2, 3];
+    cluster.wait_healthy(&all, Duration::from_secs(30));
+    let net = load_network(&cluster.dir).expect("network");
+    let issuer = net.member("issuer").expect("issuer");
+    let accounts = accounts(&net);
+    fund(&cluster, &all, issuer, &accounts, TOTAL / 5);
+    let start = cluster.wait_converged(&all, Duration::from_secs(20)).0;
+    let before = balances(&cluster.clients[0], &accounts);
+
+    // Two of four down: no quorum, so everything submitted waits.
+    cluster.kill9(2);
+    cluster.kill9(3);
+    let backlog = transfers(&accounts, 3_000, 500_000);
+    let backlog_bytes: usize = backlog.iter().map(Vec::len).sum();
+    assert!(
+        backlog_bytes > 3 << 19,
+        "the backlog ({backlog_bytes} bytes) must exceed one 1 MiB proposal by half"
+    );
+    let acked = load(&cluster, &[0, 1], &backlog);
+    assert_eq!(acked.len(), backlog.len());
+
+    cluster.start(2);
+    cluster.start(3);
+    wait_committed(&cluster.clients[0], &acked, Duration::from_secs(90));
+    let head = cluster.wait_converged(&all, Duration::from_secs(40));
+    assert!(
+        head.0 >= start + 2,
+        "the backlog took more than one block ({start} to {})",
+        head.0
+    );
+    let after = balances(&cluster.clients[0], &accounts);
+    assert_eq!(after.iter().sum::<u64>(), before.iter().sum::<u64>());
+    assert_ne!(after, before, "the transfers ran");
+    for i in 1..NODES {
+        assert_eq!(balances(&cluster.clients[i], &accounts), after, "node{i}");
     }
 }
 
