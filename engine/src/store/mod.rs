@@ -1,8 +1,11 @@
 //! Durable storage behind one small trait.
 //!
 //! A block commits in one atomic, durable write: the block, its state
-//! writes, the tx-id index, the key history and the head together. After a
-//! crash the store reopens at the last committed block, never a torn state.
+//! writes, its transaction ids, the key history and the head together (a
+//! backend may fold the ids into its lookup index later, as redb does in
+//! batches, as long as every lookup answers as if it had not waited).
+//! After a crash the store reopens at the last committed block, never a
+//! torn state.
 //! redb is the default backend; sled sits behind the `sled` cargo feature.
 //! Both pass [`conformance`].
 
