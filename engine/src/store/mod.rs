@@ -107,9 +107,11 @@ pub enum StoreError {
 }
 
 /// A read view of the committed state, shared by every thread executing one
-/// block (one read transaction instead of one per read). The ledger never
-/// commits while a snapshot of it is in use, so every backend's view is
-/// consistent; redb's is a true read transaction.
+/// block (one read transaction instead of one per read). The ledger commits
+/// while a snapshot is in use only in a pipelined commit (block N's write
+/// beside block N+1's execution, which reads N from memory through
+/// `pending::PendingSnapshot`); a backend whose reads are not isolated
+/// relies on that. redb's is a true read transaction, whatever commits.
 pub trait Snapshot: Send + Sync {
     /// The value of a state key.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;

@@ -13,8 +13,8 @@
 //! neither: ids enter `current` before their block's write and leave it
 //! only when the batch holding them is in the index, and the batch written
 //! last stays in `previous` until the next one, so a snapshot whose read
-//! transaction predates one batch write still finds its ids here. The
-//! ledger never keeps a snapshot across more than one commit (`Snapshot`).
+//! transaction predates one batch write still finds its ids here; one
+//! older than two batch writes reads the index afresh (`batches`).
 
 use super::TxLocation;
 use crate::crypto::Hash;
@@ -32,6 +32,9 @@ pub(crate) struct RecentTxs {
     /// The height of the last durable block; staged ids above it are not
     /// committed yet and stay invisible to readers.
     durable_height: Option<u64>,
+    /// Batches written to the index since the store opened: a snapshot
+    /// older than two of them cannot rely on `previous` any more.
+    batches: u64,
 }
 
 impl RecentTxs {
@@ -44,6 +47,7 @@ impl RecentTxs {
             current: unindexed.into_iter().collect(),
             previous: HashMap::new(),
             durable_height,
+            batches: 0,
         }
     }
 
@@ -59,6 +63,11 @@ impl RecentTxs {
             .or_else(|| self.previous.get(id))
             .copied()
             .filter(|loc| loc.height <= limit)
+    }
+
+    /// Batches written to the index since the store opened.
+    pub(crate) fn batches(&self) -> u64 {
+        self.batches
     }
 
     /// Ids waiting for the index.
@@ -103,6 +112,7 @@ impl RecentTxs {
         self.durable_height = Some(height);
         if indexed {
             self.previous = std::mem::take(&mut self.current);
+            self.batches += 1;
         }
     }
 }

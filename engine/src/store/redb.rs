@@ -25,7 +25,7 @@ use ::redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use borsh::{BorshDeserialize, BorshSerialize};
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
@@ -79,8 +79,12 @@ struct WriteRecord {
 /// A redb-backed store in one file.
 pub struct RedbStore {
     db: Database,
-    recent: Arc<RwLock<RecentTxs>>,
+    recent: RwLock<RecentTxs>,
     batch_ids: usize,
+    /// Held for the whole of a commit: redb's own write lock ends inside
+    /// `commit`, before the recent ids are updated, and two committers
+    /// interleaving there could lose a batch.
+    commit_lock: std::sync::Mutex<()>,
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -298,8 +302,9 @@ impl RedbStore {
         let recent = RecentTxs::open(head.map(|h| h.height), unindexed);
         Ok(RedbStore {
             db,
-            recent: Arc::new(RwLock::new(recent)),
+            recent: RwLock::new(recent),
             batch_ids,
+            commit_lock: std::sync::Mutex::new(()),
         })
     }
 
@@ -342,7 +347,7 @@ impl RedbStore {
             block_txs.retain(|_, _| false).map_err(backend)?;
             meta.insert(META_TXS_INDEXED, c.height.to_le_bytes().as_slice())
                 .map_err(backend)?;
-        } else {
+        } else if !c.txs.is_empty() {
             block_txs
                 .insert(c.height, encode_ids(&c.txs).as_slice())
                 .map_err(backend)?;
@@ -409,15 +414,17 @@ impl RedbStore {
 }
 
 /// One redb read transaction's tables.
-struct RedbSnapshot {
+struct RedbSnapshot<'a> {
+    store: &'a RedbStore,
     state: ::redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
     txs: ::redb::ReadOnlyTable<&'static [u8], (u64, u32)>,
-    recent: Arc<RwLock<RecentTxs>>,
     /// The head as of this read transaction (`None`: empty store).
     height: Option<u64>,
+    /// Index batches written before this read transaction began (at least).
+    batches: u64,
 }
 
-impl Snapshot for RedbSnapshot {
+impl Snapshot for RedbSnapshot<'_> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         match self.state.get(key).map_err(backend)? {
             None => Ok(None),
@@ -433,30 +440,46 @@ impl Snapshot for RedbSnapshot {
         let Some(height) = self.height else {
             return Ok(None);
         };
-        let recent = self
-            .recent
-            .read()
-            .map_err(|_| poisoned())?
-            .lookup(id, Some(height));
-        if recent.is_some() {
-            return Ok(recent);
+        let recent = self.store.recent.read().map_err(|_| poisoned())?;
+        if let Some(loc) = recent.lookup(id, Some(height)) {
+            return Ok(Some(loc));
         }
-        Ok(self.txs.get(id.0.as_slice()).map_err(backend)?.map(|v| {
-            let (height, index) = v.value();
-            TxLocation { height, index }
-        }))
+        if recent.batches() >= self.batches + 2 {
+            // Ids of a batch written after this read transaction began have
+            // left memory: the index as it is now has them (it only grows),
+            // and this snapshot sees those of its own blocks only.
+            drop(recent);
+            let now = self.store.db.begin_read().map_err(backend)?;
+            let found = location(&now.open_table(TXS).map_err(backend)?, id)?;
+            return Ok(found.filter(|loc| loc.height <= height));
+        }
+        location(&self.txs, id)
     }
+}
+
+fn location(
+    t: &::redb::ReadOnlyTable<&'static [u8], (u64, u32)>,
+    id: &Hash,
+) -> Result<Option<TxLocation>, StoreError> {
+    Ok(t.get(id.0.as_slice()).map_err(backend)?.map(|v| {
+        let (height, index) = v.value();
+        TxLocation { height, index }
+    }))
 }
 
 impl Store for RedbStore {
     fn snapshot(&self) -> Result<Box<dyn Snapshot + '_>, StoreError> {
+        // The batch count before the read transaction: a batch written in
+        // between is in the index this snapshot reads.
+        let batches = self.recent.read().map_err(|_| poisoned())?.batches();
         let tx = self.db.begin_read().map_err(backend)?;
         let height = read_head(&tx.open_table(META).map_err(backend)?)?.map(|h| h.height);
         Ok(Box::new(RedbSnapshot {
+            store: self,
             state: tx.open_table(STATE).map_err(backend)?,
             txs: tx.open_table(TXS).map_err(backend)?,
-            recent: Arc::clone(&self.recent),
             height,
+            batches,
         }))
     }
 
@@ -466,8 +489,10 @@ impl Store for RedbStore {
     }
 
     fn commit_block(&self, c: &BlockCommit) -> Result<(), StoreError> {
-        // redb admits one write transaction at a time: from here to the
-        // end, this is the only committer.
+        let _only_committer = self
+            .commit_lock
+            .lock()
+            .map_err(|_| StoreError::Backend("the commit lock is poisoned".into()))?;
         let tx = self.db.begin_write().map_err(backend)?;
         check_order(read_head(&tx.open_table(META).map_err(backend)?)?, c)?;
         let index_batch = {
@@ -509,18 +534,21 @@ impl Store for RedbStore {
     }
 
     fn tx_location(&self, id: &Hash) -> Result<Option<TxLocation>, StoreError> {
-        // The recent ids first, then a read transaction begun after: an id
-        // leaves the recent ones only once the index holds it.
-        let recent = self.recent.read().map_err(|_| poisoned())?.lookup(id, None);
-        if recent.is_some() {
-            return Ok(recent);
-        }
+        // The read transaction begins while the recent ids cannot change,
+        // and they are taken as of its head: an id of a block the store
+        // shows is then either among them (staged before its write, and it
+        // leaves them only through a batch this transaction's index holds)
+        // or in that index.
+        let recent = self.recent.read().map_err(|_| poisoned())?;
         let tx = self.db.begin_read().map_err(backend)?;
-        let t = tx.open_table(TXS).map_err(backend)?;
-        Ok(t.get(id.0.as_slice()).map_err(backend)?.map(|v| {
-            let (height, index) = v.value();
-            TxLocation { height, index }
-        }))
+        let Some(head) = read_head(&tx.open_table(META).map_err(backend)?)? else {
+            return Ok(None);
+        };
+        if let Some(loc) = recent.lookup(id, Some(head.height)) {
+            return Ok(Some(loc));
+        }
+        drop(recent);
+        location(&tx.open_table(TXS).map_err(backend)?, id)
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -715,6 +743,28 @@ mod tests {
             "a block after the snapshot stays invisible to it"
         );
         assert!(store.tx_location(&id(1, 0)).unwrap().is_some());
+        // Two more batches: block 0's ids have left memory, and the
+        // snapshot's own index predates them; it reads the index afresh.
+        store.commit_block(&block(2, 6)).unwrap();
+        store.commit_block(&block(3, 6)).unwrap();
+        assert_eq!(store.recent.read().unwrap().batches(), 3);
+        assert!(
+            store
+                .recent
+                .read()
+                .unwrap()
+                .lookup(&id(0, 3), None)
+                .is_none()
+        );
+        assert_eq!(
+            snap.tx_location(&id(0, 3)).unwrap(),
+            Some(TxLocation {
+                height: 0,
+                index: 3
+            })
+        );
+        assert!(snap.tx_location(&id(1, 0)).unwrap().is_none());
+        assert!(snap.tx_location(&id(3, 5)).unwrap().is_none());
     }
 
     #[test]
