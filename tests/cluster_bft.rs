@@ -228,11 +228,11 @@ fn a_backlog_larger_than_one_proposal_commits_once_a_quorum_is_back() {
     // Two of four down: no quorum, so everything submitted waits.
     cluster.kill9(2);
     cluster.kill9(3);
-    let backlog = transfers(&accounts, 3_000, 500_000);
+    let backlog = transfers(&accounts, 5_000, 500_000);
     let backlog_bytes: usize = backlog.iter().map(Vec::len).sum();
     assert!(
-        backlog_bytes > 3 << 19,
-        "the backlog ({backlog_bytes} bytes) must exceed one 1 MiB proposal by half"
+        backlog_bytes > 5 << 18,
+        "the backlog ({backlog_bytes} bytes) must exceed one 1 MiB proposal by a quarter"
     );
     let acked = load(&cluster, &[0, 1], &backlog);
     assert_eq!(acked.len(), backlog.len());
