@@ -38,6 +38,18 @@ fn accounts(net: &productivist::network::LoadedNetwork) -> Vec<&Member> {
         .collect()
 }
 
+/// Starts every node, waits until each answers, and funds the test
+/// accounts; returns the network (members and keys).
+fn start_funded(cluster: &mut Cluster) -> productivist::network::LoadedNetwork {
+    cluster.start_all();
+    let all = [0, 1, 2, 3];
+    cluster.wait_healthy(&all, Duration::from_secs(30));
+    let net = load_network(&cluster.dir).expect("network");
+    let issuer = net.member("issuer").expect("issuer");
+    fund(cluster, &all, issuer, &accounts(&net), TOTAL / 5);
+    net
+}
+
 /// Simplex's finalized height at node `i` (from `/health`).
 fn finalized(cluster: &Cluster, i: usize) -> Option<u64> {
     cluster.clients[i].health().ok()?["channels"][0]["commit"].as_u64()
@@ -50,13 +62,9 @@ fn four_bft_nodes_agree_under_load_and_a_killed_node_catches_up_by_block_sync() 
     for i in 0..NODES {
         cluster.set_config(i, &format!("bft_retained_blocks = {RETAINED_BLOCKS}"));
     }
-    cluster.start_all();
+    let net = start_funded(&mut cluster);
     let all = [0, 1, 2, 3];
-    cluster.wait_healthy(&all, Duration::from_secs(30));
-    let net = load_network(&cluster.dir).expect("network");
-    let issuer = net.member("issuer").expect("issuer");
     let accounts = accounts(&net);
-    fund(&cluster, &all, issuer, &accounts, TOTAL / 5);
 
     // Phase 1: load on every node.
     let phase1 = transfers(&accounts, 150, 1_000);
@@ -215,13 +223,9 @@ fn four_bft_nodes_agree_under_load_and_a_killed_node_catches_up_by_block_sync() 
 #[test]
 fn a_backlog_larger_than_one_proposal_commits_once_a_quorum_is_back() {
     let mut cluster = init_cluster(NODES, "bft");
-    cluster.start_all();
+    let net = start_funded(&mut cluster);
     let all = [0, 1, 2, 3];
-    cluster.wait_healthy(&all, Duration::from_secs(30));
-    let net = load_network(&cluster.dir).expect("network");
-    let issuer = net.member("issuer").expect("issuer");
     let accounts = accounts(&net);
-    fund(&cluster, &all, issuer, &accounts, TOTAL / 5);
     let start = cluster.wait_converged(&all, Duration::from_secs(20)).0;
     let before = balances(&cluster.clients[0], &accounts);
 
