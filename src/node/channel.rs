@@ -17,7 +17,7 @@ use super::catchup::{
     CATCH_UP_RETRY_MS, CATCH_UP_STALL_MS, COMPACT_EVERY_ENTRIES_DEFAULT, Compaction,
     LEDGER_BLOCKS_PER_FRAME_MAX, LedgerMark,
 };
-use super::mempool::{Mempool, MempoolError};
+use super::mempool::{BlockBounds, Mempool, MempoolError};
 use super::simplex_store::SimplexStore;
 use super::storage::{Applied, RaftStore, StorageError};
 use super::sync::{SyncAction, SyncState};
@@ -26,7 +26,7 @@ use crate::embedded::{DynStore, now_ms};
 use productivist_consensus::{CommitKind, Committed, Consensus, NodeId, SnapshotToApply};
 use productivist_engine::admission::{AdmitError, Rejection, admit};
 use productivist_engine::block::Block;
-use productivist_engine::config::{BlockLimits, ChannelConfig};
+use productivist_engine::config::ChannelConfig;
 use productivist_engine::crypto::{Hash, PublicKey};
 use productivist_engine::executor::{StoreView, resolve_cert};
 use productivist_engine::identity::CertCache;
@@ -229,19 +229,6 @@ pub trait Durable<P>: Send + 'static {
     fn applied(&self) -> Result<Applied, StorageError>;
     /// Records the applied mark durably.
     fn set_applied(&mut self, applied: Applied) -> Result<(), StorageError>;
-}
-
-/// The bytes of transactions a block may hold: the channel's limit, and
-/// what fits in a proposal the consensus accepts with every transaction's
-/// length prefix counted (as if the block were full by count). Without the
-/// second bound a backlog (after a view timed out, say) became one
-/// proposal above the protocol's limit, refused again at every try: the
-/// channel stopped committing for good.
-fn proposal_tx_bytes(limits: &BlockLimits, max_proposal_bytes: u64) -> u64 {
-    let overhead = BlockProposal::encoded_len(u64::from(limits.max_txs), 0);
-    limits
-        .max_block_bytes
-        .min(max_proposal_bytes.saturating_sub(overhead))
 }
 
 impl NodeConsensus for productivist_consensus::raft::Raft {
@@ -937,8 +924,15 @@ impl<C: NodeConsensus, D: Durable<C::Persist>> Driver<C, D> {
             return;
         };
         let now = now_ms();
-        let max_txs = limits.max_txs as usize;
-        let block_bytes = proposal_tx_bytes(&limits, self.consensus.max_proposal_bytes());
+        // The consensus's proposal limit binds too: without it a backlog
+        // (after a view timed out, say) became one proposal above the
+        // protocol's limit, refused again at every try, and the channel
+        // stopped committing for good.
+        let bounds = BlockBounds {
+            max_txs: limits.max_txs as usize,
+            max_block_bytes: limits.max_block_bytes,
+            max_proposal_bytes: self.consensus.max_proposal_bytes(),
+        };
         let cut = {
             let Ok(mut pool) = self.shared.mempool.lock() else {
                 return;
@@ -948,15 +942,15 @@ impl<C: NodeConsensus, D: Durable<C::Persist>> Driver<C, D> {
             // leader's blocks in flight, waiting only adds latency. Under
             // load, blocks still fill while earlier ones commit.
             let idle = self.inflight_blocks == 0 && pool.pending_txs() > 0;
-            if !idle && !pool.ready(max_txs, block_bytes, limits.batch_timeout_ms, now) {
+            if !idle && !pool.ready(&bounds, limits.batch_timeout_ms, now) {
                 return;
             }
-            let cut = pool.cut(max_txs, block_bytes, now);
+            let cut = pool.cut(&bounds, now);
             if pool.unproposable() > unproposable {
                 tracing::warn!(
                     channel = %self.shared.id,
                     dropped = pool.unproposable() - unproposable,
-                    block_bytes,
+                    max_proposal_bytes = bounds.max_proposal_bytes,
                     "transactions larger than any block this channel's consensus can propose were dropped"
                 );
             }
@@ -1371,27 +1365,5 @@ pub fn deliver(shared: &ChannelShared, from: NodeId, bytes: Vec<u8>) {
                 .messages_dropped
                 .fetch_add(1, Ordering::Relaxed);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A full block (by count and by bytes) always fits in a proposal the
-    /// consensus accepts, and the channel's own byte limit still binds.
-    #[test]
-    fn a_full_block_fits_the_consensus_proposal_limit() {
-        let limits = BlockLimits::default();
-        for max_proposal in [1u64 << 20, 16 << 20, 64 << 20] {
-            let bytes = proposal_tx_bytes(&limits, max_proposal);
-            assert!(bytes <= limits.max_block_bytes);
-            assert!(
-                BlockProposal::encoded_len(u64::from(limits.max_txs), bytes) <= max_proposal,
-                "{max_proposal}"
-            );
-        }
-        assert_eq!(proposal_tx_bytes(&limits, 64 << 20), limits.max_block_bytes);
-        assert_eq!(proposal_tx_bytes(&limits, 10), 0);
     }
 }

@@ -7,6 +7,7 @@
 //! their block commits (then they leave) or leadership changes or they go
 //! stale (then they return to the front, in order).
 
+use productivist_engine::proposal::BlockProposal;
 use productivist_engine::tx::TxId;
 use std::collections::{HashMap, VecDeque};
 
@@ -47,6 +48,28 @@ pub struct Mempool {
     /// Transactions dropped because alone they exceed a block's byte
     /// budget, so no block could ever hold them.
     unproposable: u64,
+}
+
+/// What one block may hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockBounds {
+    /// Most transactions (the channel's `max_txs`).
+    pub max_txs: usize,
+    /// Most bytes of transactions (the channel's `max_block_bytes`).
+    pub max_block_bytes: u64,
+    /// Most bytes of the encoded `BlockProposal`: what the consensus
+    /// protocol accepts in one proposal, every transaction's length prefix
+    /// counted.
+    pub max_proposal_bytes: u64,
+}
+
+impl BlockBounds {
+    /// Whether `txs` transactions of `bytes` bytes in all fit in one block.
+    fn fits(&self, txs: usize, bytes: u64) -> bool {
+        txs <= self.max_txs
+            && bytes <= self.max_block_bytes
+            && BlockProposal::encoded_len(txs as u64, bytes) <= self.max_proposal_bytes
+    }
 }
 
 /// Queue entries kept beyond twice the live ones before compaction.
@@ -144,17 +167,15 @@ impl Mempool {
 
     /// Whether a block should be cut now: full by count or bytes, or the
     /// oldest pending transaction waited `batch_timeout_ms`.
-    pub fn ready(
-        &mut self,
-        max_txs: usize,
-        max_block_bytes: u64,
-        batch_timeout_ms: u64,
-        now_ms: u64,
-    ) -> bool {
+    pub fn ready(&mut self, bounds: &BlockBounds, batch_timeout_ms: u64, now_ms: u64) -> bool {
         if self.pending_txs == 0 {
             return false;
         }
-        if self.pending_txs >= max_txs || self.pending_bytes >= max_block_bytes {
+        let full = self.pending_txs >= bounds.max_txs
+            || self.pending_bytes >= bounds.max_block_bytes
+            || BlockProposal::encoded_len(self.pending_txs as u64, self.pending_bytes)
+                >= bounds.max_proposal_bytes;
+        if full {
             return true;
         }
         self.drop_stale_front();
@@ -166,15 +187,10 @@ impl Mempool {
 
     /// Takes pending transactions from the front, up to the limits, and
     /// marks them proposed.
-    pub fn cut(
-        &mut self,
-        max_txs: usize,
-        max_block_bytes: u64,
-        now_ms: u64,
-    ) -> Vec<(TxId, Vec<u8>)> {
+    pub fn cut(&mut self, bounds: &BlockBounds, now_ms: u64) -> Vec<(TxId, Vec<u8>)> {
         let mut out = Vec::new();
         let mut out_bytes = 0u64;
-        while out.len() < max_txs {
+        while out.len() < bounds.max_txs {
             self.drop_stale_front();
             let Some(id) = self.queue.front().copied() else {
                 break;
@@ -183,7 +199,7 @@ impl Mempool {
                 break;
             };
             let len = entry.bytes.len() as u64;
-            if len > max_block_bytes {
+            if !bounds.fits(1, len) {
                 // It would stay at the front for ever and stop every block
                 // behind it (the consensus's proposal limit can be below
                 // the channel's transaction limit).
@@ -195,7 +211,7 @@ impl Mempool {
                 self.unproposable += 1;
                 continue;
             }
-            if out_bytes + len > max_block_bytes {
+            if !bounds.fits(out.len() + 1, out_bytes + len) {
                 break;
             }
             self.queue.pop_front();
@@ -317,6 +333,43 @@ mod tests {
         Hash::of(&[i])
     }
 
+    fn bounds(max_txs: usize, max_block_bytes: u64) -> BlockBounds {
+        BlockBounds {
+            max_txs,
+            max_block_bytes,
+            max_proposal_bytes: u64::MAX,
+        }
+    }
+
+    #[test]
+    fn blocks_fit_the_proposal_limit_with_every_length_prefix_counted() {
+        let mut m = Mempool::new(1_000, 1 << 20);
+        for i in 0..=255u8 {
+            m.insert(id(i), vec![i; 100], 0).unwrap();
+        }
+        // Room for 10 transactions of 100 bytes and their prefixes, not 11.
+        let limit = BlockProposal::encoded_len(10, 1_000);
+        let b = BlockBounds {
+            // A channel allowing far more transactions than the proposal
+            // limit could prefix: the bound follows the block cut, not
+            // the count allowed.
+            max_txs: 1_000_000,
+            max_block_bytes: 16 << 20,
+            max_proposal_bytes: limit,
+        };
+        assert!(m.ready(&b, 1_000, 0), "a full proposal's worth is ready");
+        let block = m.cut(&b, 0);
+        assert_eq!(block.len(), 10);
+        assert_eq!(m.unproposable(), 0);
+        let encoded = BlockProposal {
+            txs: block.into_iter().map(|(_, t)| t).collect(),
+            timestamp_ms: 0,
+            proposer: productivist_engine::crypto::PublicKey([0; 32]),
+        }
+        .encode();
+        assert_eq!(encoded.len() as u64, limit);
+    }
+
     #[test]
     fn holds_exact_matches_only_the_admitted_bytes() {
         let mut m = Mempool::new(3, 1_000);
@@ -343,15 +396,15 @@ mod tests {
             m.insert(id(4), vec![4; 10], 3),
             Err(MempoolError::Full { .. })
         ));
-        assert!(!m.ready(10, 1_000, 100, 50));
-        assert!(m.ready(10, 1_000, 100, 100));
-        assert!(m.ready(3, 1_000, 100, 0));
-        let block = m.cut(2, 1_000, 5);
+        assert!(!m.ready(&bounds(10, 1_000), 100, 50));
+        assert!(m.ready(&bounds(10, 1_000), 100, 100));
+        assert!(m.ready(&bounds(3, 1_000), 100, 0));
+        let block = m.cut(&bounds(2, 1_000), 5);
         assert_eq!(block, vec![(id(1), vec![1; 10]), (id(2), vec![2; 10])]);
         assert_eq!(m.pending_txs(), 1);
         m.remove([id(2)]);
         assert_eq!(m.requeue_proposed(None), 1);
-        let block = m.cut(10, 1_000, 6);
+        let block = m.cut(&bounds(10, 1_000), 6);
         assert_eq!(block, vec![(id(1), vec![1; 10]), (id(3), vec![3; 10])]);
         m.requeue(&[id(3)]);
         assert_eq!(m.pending_txs(), 1);
@@ -361,7 +414,7 @@ mod tests {
         assert!(m.is_empty());
         assert_eq!(m.bytes(), 0);
         assert_eq!(m.pending_txs(), 0);
-        assert!(m.cut(10, 1_000, 7).is_empty());
+        assert!(m.cut(&bounds(10, 1_000), 7).is_empty());
     }
 
     #[test]
@@ -370,9 +423,9 @@ mod tests {
         for i in 0..5 {
             m.insert(id(i), vec![i; 100], 0).unwrap();
         }
-        assert_eq!(m.cut(10, 250, 0).len(), 2);
-        assert!(m.ready(10, 300, 1_000, 0));
-        assert!(!m.ready(10, 301, 1_000, 0));
+        assert_eq!(m.cut(&bounds(10, 250), 0).len(), 2);
+        assert!(m.ready(&bounds(10, 300), 1_000, 0));
+        assert!(!m.ready(&bounds(10, 301), 1_000, 0));
     }
 
     #[test]
@@ -380,7 +433,7 @@ mod tests {
         let mut m = Mempool::new(10, 10_000);
         m.insert(id(1), vec![1; 500], 0).unwrap();
         m.insert(id(2), vec![2; 100], 0).unwrap();
-        assert_eq!(m.cut(10, 300, 0), vec![(id(2), vec![2; 100])]);
+        assert_eq!(m.cut(&bounds(10, 300), 0), vec![(id(2), vec![2; 100])]);
         assert_eq!(m.unproposable(), 1);
         assert!(!m.holds_exact(&id(1), &[1; 500]));
         m.remove([id(2)]);
@@ -398,11 +451,15 @@ mod tests {
         assert_eq!(m.mark_proposed(&[id(0), id(1), id(9)], 10), 2);
         assert_eq!(m.mark_proposed(&[id(0)], 11), 0, "already proposed");
         assert_eq!(m.pending_txs(), 1);
-        assert_eq!(m.cut(10, 1_000, 12), vec![(id(2), vec![2; 10])]);
+        assert_eq!(m.cut(&bounds(10, 1_000), 12), vec![(id(2), vec![2; 10])]);
         // That block was lost: the stale timer brings them back, once each.
         assert_eq!(m.requeue_proposed(Some(11)), 2);
-        let again: Vec<TxId> = m.cut(10, 1_000, 13).into_iter().map(|(i, _)| i).collect();
+        let again: Vec<TxId> = m
+            .cut(&bounds(10, 1_000), 13)
+            .into_iter()
+            .map(|(i, _)| i)
+            .collect();
         assert_eq!(again, vec![id(0), id(1)]);
-        assert!(m.cut(10, 1_000, 14).is_empty());
+        assert!(m.cut(&bounds(10, 1_000), 14).is_empty());
     }
 }
