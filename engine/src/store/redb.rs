@@ -33,7 +33,7 @@ const BLOCK_HASHES: TableDefinition<&[u8], u64> = TableDefinition::new("block_ha
 /// Each block's transaction ids and positions, 36 bytes each, until the
 /// tx-id index holds them.
 const BLOCK_TXS: TableDefinition<u64, &[u8]> = TableDefinition::new("block_txs");
-/// The tx-id index, complete up to the height in `META_TXS_INDEXED`.
+/// The tx-id index: every id of every block not listed in `BLOCK_TXS`.
 const TXS: TableDefinition<&[u8], (u64, u32)> = TableDefinition::new("txs");
 /// State rows: the value, then the position of the key's last write.
 const STATE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("state");
@@ -45,7 +45,6 @@ const WRITES: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("writes"
 const META_HEAD: &str = "head";
 const META_LTHASH: &str = "lthash";
 const META_LAYOUT: &str = "layout";
-const META_TXS_INDEXED: &str = "txs_indexed";
 
 /// This file's layout; a file of another layout is refused, not misread.
 const LAYOUT: &[u8] = b"2: write log, batched tx index";
@@ -67,12 +66,22 @@ type Pointer = (u64, u32);
 type LastWrite<'a> = (Pointer, Option<&'a [u8]>);
 
 /// One write in the log.
-#[derive(BorshSerialize, BorshDeserialize)]
+#[derive(BorshDeserialize)]
 struct WriteRecord {
     key: Vec<u8>,
     tx_index: u32,
     value: Option<Vec<u8>>,
     /// The key's previous write.
+    prev: Option<Pointer>,
+}
+
+/// [`WriteRecord`] borrowing its bytes, for writing: borsh encodes a slice
+/// as it encodes a `Vec`, so the bytes are the same.
+#[derive(BorshSerialize)]
+struct WriteRecordRef<'a> {
+    key: &'a [u8],
+    tx_index: u32,
+    value: Option<&'a [u8]>,
     prev: Option<Pointer>,
 }
 
@@ -345,8 +354,6 @@ impl RedbStore {
             }
             // The lists of the indexed blocks are no longer needed.
             block_txs.retain(|_, _| false).map_err(backend)?;
-            meta.insert(META_TXS_INDEXED, c.height.to_le_bytes().as_slice())
-                .map_err(backend)?;
         } else if !c.txs.is_empty() {
             block_txs
                 .insert(c.height, encode_ids(&c.txs).as_slice())
@@ -383,10 +390,10 @@ impl RedbStore {
                 Some((p, _)) => Some(*p),
                 None => Self::last_write(&state, &tombstones, &w.key)?,
             };
-            let record = codec::encode(&WriteRecord {
-                key: w.key.clone(),
+            let record = codec::encode(&WriteRecordRef {
+                key: &w.key,
                 tx_index: w.tx_index,
-                value: w.value.clone(),
+                value: w.value.as_deref(),
                 prev,
             });
             let at = (c.height, position);
