@@ -29,40 +29,30 @@ pub(crate) struct RecentTxs {
     current: HashMap<Hash, TxLocation>,
     /// The batch written to the index last.
     previous: HashMap<Hash, TxLocation>,
-    /// The height of the last durable block; staged ids above it are not
-    /// committed yet and stay invisible to readers.
-    durable_height: Option<u64>,
     /// Batches written to the index since the store opened: a snapshot
     /// older than two of them cannot rely on `previous` any more.
     batches: u64,
 }
 
 impl RecentTxs {
-    /// Starts from the store's head and the ids not in its index yet.
-    pub(crate) fn open(
-        durable_height: Option<u64>,
-        unindexed: impl IntoIterator<Item = (Hash, TxLocation)>,
-    ) -> RecentTxs {
+    /// Starts from the ids not in the index yet.
+    pub(crate) fn open(unindexed: impl IntoIterator<Item = (Hash, TxLocation)>) -> RecentTxs {
         RecentTxs {
             current: unindexed.into_iter().collect(),
             previous: HashMap::new(),
-            durable_height,
             batches: 0,
         }
     }
 
-    /// Where `id` was committed, as seen at `as_of` (a snapshot's height;
-    /// `None`: the latest durable block).
-    pub(crate) fn lookup(&self, id: &Hash, as_of: Option<u64>) -> Option<TxLocation> {
-        let limit = match as_of {
-            Some(h) => Some(h),
-            None => self.durable_height,
-        }?;
+    /// Where `id` was committed, as seen by a reader whose read
+    /// transaction's head is at `as_of`: ids staged for a later block, not
+    /// yet (or only just) written, stay invisible to it.
+    pub(crate) fn lookup(&self, id: &Hash, as_of: u64) -> Option<TxLocation> {
         self.current
             .get(id)
             .or_else(|| self.previous.get(id))
             .copied()
-            .filter(|loc| loc.height <= limit)
+            .filter(|loc| loc.height <= as_of)
     }
 
     /// Batches written to the index since the store opened.
@@ -75,9 +65,9 @@ impl RecentTxs {
         self.current.len()
     }
 
-    /// Adds a block's ids before its write.
+    /// Adds a block's ids before its write (the store checked its height
+    /// follows the head's).
     pub(crate) fn stage(&mut self, height: u64, txs: &[(Hash, u32)]) {
-        debug_assert!(self.durable_height.is_none_or(|h| height == h + 1));
         for (id, index) in txs {
             self.current.insert(
                 *id,
@@ -106,14 +96,11 @@ impl RecentTxs {
         all
     }
 
-    /// Records the block at `height` durable; `indexed`: its write also
-    /// wrote [`RecentTxs::batch`] to the index.
-    pub(crate) fn committed(&mut self, height: u64, indexed: bool) {
-        self.durable_height = Some(height);
-        if indexed {
-            self.previous = std::mem::take(&mut self.current);
-            self.batches += 1;
-        }
+    /// Records that a block's write also wrote [`RecentTxs::batch`] to the
+    /// index.
+    pub(crate) fn indexed(&mut self) {
+        self.previous = std::mem::take(&mut self.current);
+        self.batches += 1;
     }
 }
 
@@ -126,37 +113,36 @@ mod tests {
     }
 
     #[test]
-    fn staged_ids_are_visible_only_once_durable() {
-        let mut r = RecentTxs::open(Some(4), []);
+    fn staged_ids_are_visible_only_to_readers_at_their_height() {
+        let mut r = RecentTxs::open([]);
         r.stage(5, &[(id(1), 0)]);
-        assert_eq!(r.lookup(&id(1), None), None, "not durable yet");
-        r.committed(5, false);
+        assert_eq!(r.lookup(&id(1), 4), None, "a reader before the block");
         assert_eq!(
-            r.lookup(&id(1), None),
+            r.lookup(&id(1), 5),
             Some(TxLocation {
                 height: 5,
                 index: 0
             })
         );
-        assert_eq!(r.lookup(&id(1), Some(4)), None, "after the snapshot");
     }
 
     #[test]
     fn a_written_batch_stays_one_more_batch() {
-        let mut r = RecentTxs::open(Some(0), []);
+        let mut r = RecentTxs::open([]);
         r.stage(1, &[(id(1), 0)]);
-        r.committed(1, true);
-        assert!(r.lookup(&id(1), None).is_some(), "kept for old snapshots");
+        r.indexed();
+        assert!(r.lookup(&id(1), 1).is_some(), "kept for old snapshots");
         assert_eq!(r.pending(), 0);
         r.stage(2, &[(id(2), 0)]);
-        r.committed(2, true);
-        assert!(r.lookup(&id(1), None).is_none(), "the index has it");
-        assert!(r.lookup(&id(2), None).is_some());
+        r.indexed();
+        assert!(r.lookup(&id(1), 2).is_none(), "the index has it");
+        assert!(r.lookup(&id(2), 2).is_some());
+        assert_eq!(r.batches(), 2);
     }
 
     #[test]
     fn a_failed_write_unstages_its_ids() {
-        let mut r = RecentTxs::open(Some(0), []);
+        let mut r = RecentTxs::open([]);
         r.stage(1, &[(id(1), 0), (id(2), 1)]);
         r.unstage(1, &[(id(1), 0), (id(2), 1)]);
         assert_eq!(r.pending(), 0);

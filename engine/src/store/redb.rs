@@ -296,7 +296,6 @@ impl RedbStore {
         // The ids the index does not hold yet: the blocks after its last
         // batch (the only rows left in BLOCK_TXS).
         let read = db.begin_read().map_err(backend)?;
-        let head = read_head(&read.open_table(META).map_err(backend)?)?;
         let mut unindexed = Vec::new();
         for row in read
             .open_table(BLOCK_TXS)
@@ -308,7 +307,7 @@ impl RedbStore {
             unindexed.extend(decode_ids(h.value(), ids.value())?);
         }
         drop(read);
-        let recent = RecentTxs::open(head.map(|h| h.height), unindexed);
+        let recent = RecentTxs::open(unindexed);
         Ok(RedbStore {
             db,
             recent: RwLock::new(recent),
@@ -333,7 +332,7 @@ impl RedbStore {
         &self,
         tx: &::redb::WriteTransaction,
         c: &BlockCommit,
-        index_batch: bool,
+        index_batch: Option<&[(Hash, TxLocation)]>,
     ) -> Result<(), StoreError> {
         let mut meta = tx.open_table(META).map_err(backend)?;
         tx.open_table(BLOCKS)
@@ -345,10 +344,9 @@ impl RedbStore {
             .insert(c.hash.0.as_slice(), c.height)
             .map_err(backend)?;
         let mut block_txs = tx.open_table(BLOCK_TXS).map_err(backend)?;
-        if index_batch {
-            let batch = self.recent.read().map_err(|_| poisoned())?.batch();
+        if let Some(batch) = index_batch {
             let mut txs = tx.open_table(TXS).map_err(backend)?;
-            for (id, loc) in &batch {
+            for (id, loc) in batch {
                 txs.insert(id.0.as_slice(), (loc.height, loc.index))
                     .map_err(backend)?;
             }
@@ -448,7 +446,7 @@ impl Snapshot for RedbSnapshot<'_> {
             return Ok(None);
         };
         let recent = self.store.recent.read().map_err(|_| poisoned())?;
-        if let Some(loc) = recent.lookup(id, Some(height)) {
+        if let Some(loc) = recent.lookup(id, height) {
             return Ok(Some(loc));
         }
         if recent.batches() >= self.batches + 2 {
@@ -505,18 +503,20 @@ impl Store for RedbStore {
         let index_batch = {
             let mut recent = self.recent.write().map_err(|_| poisoned())?;
             // Staged before the write: once the store shows the block, a
-            // reader finds its ids (they stay invisible until `committed`).
+            // reader finds its ids (a reader whose head is older does not).
             recent.stage(c.height, &c.txs);
-            recent.pending() >= self.batch_ids
+            (recent.pending() >= self.batch_ids).then(|| recent.batch())
         };
         let written = self
-            .write_block(&tx, c, index_batch)
+            .write_block(&tx, c, index_batch.as_deref())
             // redb's default durability is Immediate: commit returns after fsync.
             .and_then(|()| tx.commit().map_err(backend));
         let mut recent = self.recent.write().map_err(|_| poisoned())?;
         match written {
             Ok(()) => {
-                recent.committed(c.height, index_batch);
+                if index_batch.is_some() {
+                    recent.indexed();
+                }
                 Ok(())
             }
             Err(e) => {
@@ -551,7 +551,7 @@ impl Store for RedbStore {
         let Some(head) = read_head(&tx.open_table(META).map_err(backend)?)? else {
             return Ok(None);
         };
-        if let Some(loc) = recent.lookup(id, Some(head.height)) {
+        if let Some(loc) = recent.lookup(id, head.height) {
             return Ok(Some(loc));
         }
         drop(recent);
@@ -755,14 +755,7 @@ mod tests {
         store.commit_block(&block(2, 6)).unwrap();
         store.commit_block(&block(3, 6)).unwrap();
         assert_eq!(store.recent.read().unwrap().batches(), 3);
-        assert!(
-            store
-                .recent
-                .read()
-                .unwrap()
-                .lookup(&id(0, 3), None)
-                .is_none()
-        );
+        assert!(store.recent.read().unwrap().lookup(&id(0, 3), 3).is_none());
         assert_eq!(
             snap.tx_location(&id(0, 3)).unwrap(),
             Some(TxLocation {
