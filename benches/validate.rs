@@ -31,6 +31,12 @@ use productivist_engine::store::RedbStore;
 use std::hint::black_box;
 use std::sync::Arc;
 
+/// The allocator of the `productivist` binary, so that the figures are the
+/// node's (see docs/DECISIONS.md, "The allocator").
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const TXS: usize = 10_000;
 
 fn memory_store() -> DynStore {
@@ -66,6 +72,8 @@ fn bench_propose(
 }
 
 fn validate(c: &mut Criterion) {
+    // As the binary does first thing (`src/main.rs`).
+    productivist::memory::prefer_small_pages();
     let mut w = workload::transfers(memory_store(), TXS, false).expect("workload");
     let mut g = c.benchmark_group("validate");
     g.throughput(Throughput::Elements(TXS as u64));
@@ -101,6 +109,7 @@ fn validate(c: &mut Criterion) {
 }
 
 fn pipeline(c: &mut Criterion) {
+    productivist::memory::prefer_small_pages();
     // A funded ledger on disk, copied afresh for every measured commit.
     let dir = tempfile::tempdir().expect("tempdir");
     let template = dir.path().join("template.redb");

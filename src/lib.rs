@@ -12,6 +12,7 @@ pub mod client;
 pub mod embedded;
 pub mod explorer;
 pub mod loadgen;
+pub mod memory;
 pub mod network;
 pub mod node;
 pub mod sim_ledger;

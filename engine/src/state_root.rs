@@ -34,8 +34,14 @@ impl Default for LtHash {
     }
 }
 
+/// The element hasher, keyed once: `new_derive_key` hashes its context
+/// string on every call, a whole compression per element (four per
+/// transfer); a clone of the keyed state gives the same bytes without it.
+static ELEMENT_HASHER: std::sync::LazyLock<blake3::Hasher> =
+    std::sync::LazyLock::new(|| blake3::Hasher::new_derive_key("productivist/v1/state-element"));
+
 fn element(key: &[u8], value: &[u8]) -> [u8; BYTES] {
-    let mut h = blake3::Hasher::new_derive_key("productivist/v1/state-element");
+    let mut h = ELEMENT_HASHER.clone();
     // Length prefix: (k, v) pairs map to distinct inputs.
     h.update(&(key.len() as u64).to_le_bytes());
     h.update(key);
@@ -132,6 +138,25 @@ mod tests {
         let mut b = LtHash::zero();
         b.insert(b"a", b"bc");
         assert_ne!(a.root(), b.root());
+    }
+
+    #[test]
+    fn the_cached_hasher_gives_the_derive_key_construction() {
+        // Roots on disk were computed with a fresh `new_derive_key` hasher
+        // per element; the cached one must not change a byte of them.
+        for (key, value) in [
+            (&b""[..], &b""[..]),
+            (b"k", b"v"),
+            (&[7u8; 300][..], &[9u8; 5000][..]),
+        ] {
+            let mut h = blake3::Hasher::new_derive_key("productivist/v1/state-element");
+            h.update(&(key.len() as u64).to_le_bytes());
+            h.update(key);
+            h.update(value);
+            let mut expected = [0u8; BYTES];
+            h.finalize_xof().fill(&mut expected);
+            assert_eq!(element(key, value), expected);
+        }
     }
 
     #[test]
