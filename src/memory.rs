@@ -9,7 +9,9 @@
 /// mimalloc reserves its arenas 2 MiB-aligned, and on a kernel whose THP
 /// mode is `always` every touched region then becomes a resident 2 MiB
 /// page: an idle node measured 28 MB of RSS instead of 13 MB, and 64 MB
-/// instead of 38 MB under load, with no gain in speed. Only this process
+/// instead of 38 MB under load. Whether huge pages buy speed is not
+/// settled (docs/BENCHMARKS.md, 2026-12-03: the same within one
+/// `bench validate` run, 4% apart between two criterion runs hours apart). Only this process
 /// is affected (`PR_SET_THP_DISABLE`), and the kernel checks the flag at
 /// page-fault time, so it covers what was mapped before the call too. A
 /// no-op off Linux.
