@@ -50,6 +50,9 @@ pub struct Sealing {
     pub tx_leaves: Vec<Hash>,
     /// The Merkle leaf of each result's encoding, in block order.
     pub result_leaves: Vec<Hash>,
+    /// Each result's encoding, in block order (the block's bytes are
+    /// assembled from them: [`crate::block::Block::encode_with_results`]).
+    pub result_bytes: Vec<Vec<u8>>,
     /// The state-root accumulator's change: the sum over written keys of
     /// the final pair's element minus the committed pair's.
     pub state_delta: LtHash,

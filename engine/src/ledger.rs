@@ -425,11 +425,13 @@ impl<S: Store> Ledger<S> {
     ) -> Result<ExecutedBlock, LedgerError> {
         let mut lthash = base_lthash.clone();
         let config_changed = out.overlay.contains_key(&config_state_key());
+        let mut result_bytes = None;
         let (tx_root, results_root) = match out.sealing.take() {
             // The parallel path hashed every leaf and the state-root delta
             // while it executed; only the two trees are left.
             Some(sealing) => {
                 lthash.combine(&sealing.state_delta);
+                result_bytes = Some(sealing.result_bytes);
                 match self.pool.as_deref() {
                     Some(pool) => pool.join(
                         || crate::merkle::root(sealing.tx_leaves),
@@ -461,7 +463,11 @@ impl<S: Store> Ledger<S> {
             txs,
             results: out.results,
         };
-        let bytes = block.encode();
+        let bytes = match &result_bytes {
+            Some(r) => block.encode_with_results(r),
+            None => block.encode(),
+        };
+        drop(result_bytes);
         let hash = block.header.hash();
         let commit = BlockCommit {
             height: block.header.height,

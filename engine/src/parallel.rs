@@ -61,6 +61,40 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 const CHUNK_TXS_MAX: usize = 64;
 /// Chunks per thread at least, so that small blocks still spread.
 const CHUNKS_PER_THREAD_MIN: usize = 4;
+/// The last chunks are cut this many times smaller: when the block runs
+/// out, the other threads wait for whoever holds the last chunk, on
+/// average half a chunk's work each.
+const TAIL_SPLIT: usize = 4;
+/// Chunks per thread at the end of the block cut into smaller ones.
+const TAIL_CHUNKS_PER_THREAD: usize = 2;
+
+/// The `[start, end)` bounds of the chunks of a block of `txs` transactions
+/// run on `threads` threads: `chunk_txs`-sized chunks, then smaller ones for
+/// the last `TAIL_CHUNKS_PER_THREAD` chunks' worth per thread.
+fn chunk_bounds(txs: usize, threads: usize) -> Vec<(usize, usize)> {
+    let chunk_txs = txs
+        .div_ceil(threads.max(1) * CHUNKS_PER_THREAD_MIN)
+        .clamp(1, CHUNK_TXS_MAX);
+    let tail_txs = (chunk_txs * threads * TAIL_CHUNKS_PER_THREAD).min(txs);
+    let small_txs = (chunk_txs / TAIL_SPLIT).max(1);
+    let body_end = txs - tail_txs;
+    let mut bounds = Vec::with_capacity(txs.div_ceil(chunk_txs) + tail_txs.div_ceil(small_txs));
+    // Both loops are bounded by `txs`: each round advances by at least one.
+    let mut start = 0;
+    while start < body_end {
+        let end = (start + chunk_txs).min(body_end);
+        bounds.push((start, end));
+        start = end;
+    }
+    while start < txs {
+        let end = (start + small_txs).min(txs);
+        bounds.push((start, end));
+        start = end;
+    }
+    debug_assert!(bounds.iter().all(|(a, b)| a < b));
+    debug_assert_eq!(bounds.last().map_or(0, |b| b.1), txs);
+    bounds
+}
 /// Corrections hashed per task in the final state-root pass.
 const CORRECTIONS_PER_TASK: usize = 64;
 
@@ -175,13 +209,31 @@ struct Speculation {
     before: Vec<Option<Vec<u8>>>,
     /// [`key_digest`] of each key of `outcome.writes`, in the same order.
     write_digests: Vec<u64>,
-    /// Leaf hash of the encoded result.
-    result_leaf: Hash,
+    /// The result's encoding and Merkle leaf.
+    encoded: EncodedResult,
+}
+
+/// A result's encoding, kept for the block's bytes (so that the whole block
+/// is not encoded again on one thread when it is sealed), and its leaf.
+struct EncodedResult {
+    leaf: Hash,
+    bytes: Vec<u8>,
+}
+
+fn encode_result(result: &TxResult) -> EncodedResult {
+    let bytes = codec::encode(result);
+    EncodedResult {
+        leaf: merkle::leaf(&bytes),
+        bytes,
+    }
 }
 
 enum Item {
     /// Refused at admission: the result and its leaf are final.
-    Rejected { result: TxResult, leaf: Hash },
+    Rejected {
+        result: TxResult,
+        encoded: EncodedResult,
+    },
     /// Admitted, executed once optimistically.
     Admitted {
         admitted: Box<Admitted>,
@@ -213,6 +265,8 @@ struct Committer<'v> {
     acc: Accumulator,
     tx_leaves: Vec<Hash>,
     result_leaves: Vec<Hash>,
+    /// Each result's encoding, in block order.
+    result_bytes: Vec<Vec<u8>>,
     delta: LtHash,
     corrections: Vec<Correction>,
     /// Digests of every key in `view`'s overlay.
@@ -224,10 +278,6 @@ struct Env<'e> {
     contracts: &'e Contracts,
     config: &'e ChannelConfig,
     block: &'e BlockInfo,
-}
-
-fn result_leaf(result: &TxResult) -> Hash {
-    merkle::leaf(&codec::encode(result))
 }
 
 /// Queues the removal of a speculative delta: `-after + before` per key.
@@ -274,10 +324,10 @@ impl Committer<'_> {
         self.tx_leaves.extend(chunk.tx_leaves);
         for item in chunk.items {
             match item {
-                Item::Rejected { result, leaf } => {
+                Item::Rejected { result, encoded } => {
                     self.acc
                         .step(Prepared::Rejected(result), no_run, &mut self.view)?;
-                    self.result_leaves.push(leaf);
+                    self.push_result(encoded);
                 }
                 Item::Admitted { admitted, spec } => self.consume_admitted(admitted, spec, env)?,
             }
@@ -292,7 +342,7 @@ impl Committer<'_> {
         env: &Env<'_>,
     ) -> Result<(), StoreError> {
         let mut ops: Vec<(Vec<u8>, Vec<u8>, i8)> = Vec::new();
-        let mut kept_leaf = None;
+        let mut kept = None;
         let mut unused = Some(spec);
         let written = &mut self.written;
         self.acc.step(
@@ -329,7 +379,7 @@ impl Committer<'_> {
                     if spec.outcome.result.status.is_valid() {
                         written.extend(spec.write_digests.iter().copied());
                     }
-                    kept_leaf = Some(spec.result_leaf);
+                    kept = Some(spec.encoded);
                     return Ok(spec.outcome);
                 }
                 // It read something an earlier transaction of this block
@@ -356,15 +406,19 @@ impl Committer<'_> {
             cancel_speculation(spec, &mut ops);
         }
         self.correct(ops);
-        let leaf =
-            match kept_leaf {
-                Some(leaf) => leaf,
-                None => self.acc.last_result().map(result_leaf).ok_or_else(|| {
-                    StoreError::Corrupt("in-order pass recorded no result".into())
-                })?,
-            };
-        self.result_leaves.push(leaf);
+        let encoded = match kept {
+            Some(encoded) => encoded,
+            None => self.acc.last_result().map(encode_result).ok_or_else(|| {
+                StoreError::Corrupt("in-order pass recorded no result".into())
+            })?,
+        };
+        self.push_result(encoded);
         Ok(())
+    }
+
+    fn push_result(&mut self, encoded: EncodedResult) {
+        self.result_leaves.push(encoded.leaf);
+        self.result_bytes.push(encoded.bytes);
     }
 }
 
@@ -417,8 +471,8 @@ fn run_chunk(
         };
         let admitted = match prepared {
             Prepared::Rejected(result) => {
-                let leaf = result_leaf(&result);
-                items.push(Item::Rejected { result, leaf });
+                let encoded = encode_result(&result);
+                items.push(Item::Rejected { result, encoded });
                 continue;
             }
             Prepared::Admitted(a) => a,
@@ -446,7 +500,7 @@ fn run_chunk(
             }
             before.push(old);
         }
-        let result_leaf = result_leaf(&outcome.result);
+        let encoded = encode_result(&outcome.result);
         items.push(Item::Admitted {
             admitted,
             spec: Speculation {
@@ -454,7 +508,7 @@ fn run_chunk(
                 reads,
                 before,
                 write_digests,
-                result_leaf,
+                encoded,
             },
         });
     }
@@ -508,11 +562,8 @@ pub fn execute_block_parallel(
         block,
     };
     let threads = pool.current_num_threads().max(1);
-    let chunk_txs = txs
-        .len()
-        .div_ceil(threads * CHUNKS_PER_THREAD_MIN)
-        .clamp(1, CHUNK_TXS_MAX);
-    let chunks: Vec<&[Vec<u8>]> = txs.chunks(chunk_txs).collect();
+    let bounds = chunk_bounds(txs.len(), threads);
+    let chunks: Vec<&[Vec<u8>]> = bounds.iter().map(|&(a, b)| &txs[a..b]).collect();
     let slots: Vec<Mutex<Option<Result<Chunk, StoreError>>>> =
         chunks.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
@@ -523,6 +574,7 @@ pub fn execute_block_parallel(
         acc: Accumulator::new(txs.len()),
         tx_leaves: Vec::with_capacity(txs.len()),
         result_leaves: Vec::with_capacity(txs.len()),
+        result_bytes: Vec::with_capacity(txs.len()),
         delta: LtHash::zero(),
         corrections: Vec::new(),
         written: WrittenDigests::with_capacity_and_hasher(txs.len() * 2, Default::default()),
@@ -532,10 +584,9 @@ pub fn execute_block_parallel(
         // Each round claims a distinct chunk; bounded by their number.
         while !failed.load(Ordering::Relaxed) {
             let c = next.fetch_add(1, Ordering::Relaxed);
-            let Some(txs) = chunks.get(c) else {
+            let Some((txs, &(first, _))) = chunks.get(c).zip(bounds.get(c)) else {
                 break;
             };
-            let first = c * chunk_txs;
             let verified = signatures_verified
                 .get(first..)
                 .map_or(&[][..], |v| &v[..v.len().min(txs.len())]);
@@ -574,6 +625,7 @@ pub fn execute_block_parallel(
         acc,
         tx_leaves,
         result_leaves,
+        result_bytes,
         mut delta,
         corrections,
         ..
@@ -605,10 +657,36 @@ pub fn execute_block_parallel(
     debug_assert_eq!(out.results.len(), txs.len());
     debug_assert_eq!(tx_leaves.len(), txs.len());
     debug_assert_eq!(result_leaves.len(), txs.len());
+    debug_assert_eq!(result_bytes.len(), txs.len());
     out.sealing = Some(Sealing {
         tx_leaves,
         result_leaves,
+        result_bytes,
         state_delta: delta,
     });
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_cover_the_block_in_order_with_a_finer_tail() {
+        for txs in [1usize, 2, 7, 63, 64, 65, 500, 1_000, 10_000, 10_007] {
+            for threads in [1usize, 2, 3, 4, 8] {
+                let b = chunk_bounds(txs, threads);
+                assert_eq!(b[0].0, 0);
+                assert_eq!(b[b.len() - 1].1, txs);
+                assert!(b.windows(2).all(|w| w[0].1 == w[1].0));
+                assert!(b.iter().all(|(s, e)| s < e && e - s <= CHUNK_TXS_MAX));
+                let last = b[b.len() - 1].1 - b[b.len() - 1].0;
+                assert!(last <= b[0].1 - b[0].0);
+            }
+        }
+        // A large block: full chunks, then chunks a quarter of their size.
+        let b = chunk_bounds(10_000, 2);
+        assert_eq!(b[0], (0, CHUNK_TXS_MAX));
+        assert_eq!(b[b.len() - 1].1 - b[b.len() - 1].0, CHUNK_TXS_MAX / TAIL_SPLIT);
+    }
 }
