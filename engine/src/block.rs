@@ -262,9 +262,7 @@ impl Block {
         let txs_bytes: usize = self.txs.iter().map(|t| t.len() + 4).sum();
         let mut out = codec::encode_with_capacity(
             &(&self.header, &self.txs),
-            txs_bytes
-                .saturating_add(results_bytes)
-                .saturating_add(512),
+            txs_bytes.saturating_add(results_bytes).saturating_add(512),
         );
         // Borsh encodes a sequence as its u32 length, then its elements.
         out.extend_from_slice(&count.to_le_bytes());

@@ -406,12 +406,13 @@ impl Committer<'_> {
             cancel_speculation(spec, &mut ops);
         }
         self.correct(ops);
-        let encoded = match kept {
-            Some(encoded) => encoded,
-            None => self.acc.last_result().map(encode_result).ok_or_else(|| {
-                StoreError::Corrupt("in-order pass recorded no result".into())
-            })?,
-        };
+        let encoded =
+            match kept {
+                Some(encoded) => encoded,
+                None => self.acc.last_result().map(encode_result).ok_or_else(|| {
+                    StoreError::Corrupt("in-order pass recorded no result".into())
+                })?,
+            };
         self.push_result(encoded);
         Ok(())
     }
@@ -687,6 +688,9 @@ mod tests {
         // A large block: full chunks, then chunks a quarter of their size.
         let b = chunk_bounds(10_000, 2);
         assert_eq!(b[0], (0, CHUNK_TXS_MAX));
-        assert_eq!(b[b.len() - 1].1 - b[b.len() - 1].0, CHUNK_TXS_MAX / TAIL_SPLIT);
+        assert_eq!(
+            b[b.len() - 1].1 - b[b.len() - 1].0,
+            CHUNK_TXS_MAX / TAIL_SPLIT
+        );
     }
 }
