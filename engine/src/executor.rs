@@ -338,7 +338,7 @@ impl Accumulator {
         self.tx_index.push((admitted.id, index));
         let outcome = run(&admitted, view)?;
         if outcome.result.status.is_valid() {
-            view.apply(index, outcome.writes.into_iter().collect());
+            view.apply(index, outcome.writes);
         } else {
             debug_assert!(
                 outcome.writes.is_empty(),

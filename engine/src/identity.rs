@@ -283,27 +283,80 @@ pub fn issue_certificate(
 /// than one per transaction. It memoizes a pure function of the
 /// certificate bytes and the root key, so verdicts never depend on it.
 pub struct CertCache {
-    verified: std::sync::RwLock<std::collections::HashMap<(Hash, PublicKey), PreparedKey>>,
-    capacity: usize,
+    /// Shards picked by the certificate id, so that admission threads
+    /// looking up different members rarely touch the same lock (a shared
+    /// read lock still bounces its cache line between cores on every read).
+    shards: Vec<std::sync::RwLock<CertShard>>,
+    /// Most certificates per shard.
+    shard_capacity: usize,
+}
+
+/// Certificates of one shard, keyed by (certificate id, root key).
+type CertShard = std::collections::HashMap<
+    (Hash, PublicKey),
+    PreparedKey,
+    std::hash::BuildHasherDefault<IdHasher>,
+>;
+
+/// Shards of a [`CertCache`]: a power of two, a few times the cores of the
+/// machines this runs on.
+const CERT_CACHE_SHARDS: usize = 16;
+
+/// Hashes a cache key by the first bytes of its certificate id. The id is a
+/// blake3 digest, so they are uniform, and only certificates whose root
+/// signature verified are ever inserted: nobody can fill a bucket at will
+/// without an organization signing for them.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write_usize(&mut self, _length_prefix: usize) {
+        // Slices and arrays write their length first: nothing to mix in.
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // The first write of a key is its certificate id: 32 bytes.
+        if self.0 == 0 && bytes.len() >= 8 {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&bytes[..8]);
+            self.0 = u64::from_le_bytes(b) | 1;
+        }
+    }
+}
+
+fn shard_of(id: &Hash) -> usize {
+    usize::from(id.0[8]) % CERT_CACHE_SHARDS
 }
 
 impl CertCache {
-    /// A cache holding at most `capacity` certificates; when full it starts
-    /// over (simple, bounded, and correct whatever it holds).
+    /// A cache holding at most about `capacity` certificates; when a shard
+    /// is full it starts over (simple, bounded, and correct whatever it
+    /// holds).
     pub fn new(capacity: usize) -> CertCache {
         CertCache {
-            verified: std::sync::RwLock::new(std::collections::HashMap::new()),
-            capacity: capacity.max(1),
+            shards: (0..CERT_CACHE_SHARDS)
+                .map(|_| std::sync::RwLock::new(CertShard::default()))
+                .collect(),
+            shard_capacity: capacity.div_ceil(CERT_CACHE_SHARDS).max(1),
         }
     }
 
     fn get(&self, key: &(Hash, PublicKey)) -> Option<PreparedKey> {
-        self.verified.read().ok().and_then(|s| s.get(key).copied())
+        self.shards
+            .get(shard_of(&key.0))?
+            .read()
+            .ok()
+            .and_then(|s| s.get(key).copied())
     }
 
     fn insert(&self, key: (Hash, PublicKey), member_key: PreparedKey) {
-        if let Ok(mut s) = self.verified.write() {
-            if s.len() >= self.capacity {
+        let Some(shard) = self.shards.get(shard_of(&key.0)) else {
+            return;
+        };
+        if let Ok(mut s) = shard.write() {
+            if s.len() >= self.shard_capacity {
                 s.clear();
             }
             s.insert(key, member_key);
@@ -319,7 +372,11 @@ impl Default for CertCache {
 
 impl std::fmt::Debug for CertCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "CertCache(capacity {})", self.capacity)
+        write!(
+            f,
+            "CertCache(capacity {})",
+            self.shard_capacity * CERT_CACHE_SHARDS
+        )
     }
 }
 
@@ -418,6 +475,20 @@ pub fn check_certificate_prepared(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cache_hashes_a_key_by_its_certificate_id() {
+        use std::hash::BuildHasher as _;
+        let build = std::hash::BuildHasherDefault::<IdHasher>::default();
+        let mut id = [7u8; 32];
+        id[..8].copy_from_slice(&0x1234_5678_9abc_def0u64.to_le_bytes());
+        let h = build.hash_one((Hash(id), PublicKey([1; 32])));
+        assert_eq!(h, 0x1234_5678_9abc_def1);
+        // The root key does not move a certificate to another bucket.
+        assert_eq!(h, build.hash_one((Hash(id), PublicKey([2; 32]))));
+        id[0] ^= 0x10;
+        assert_ne!(h, build.hash_one((Hash(id), PublicKey([1; 32]))));
+    }
 
     fn body(key: PublicKey) -> CertBody {
         CertBody {

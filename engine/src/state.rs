@@ -97,7 +97,11 @@ impl<'a> BlockView<'a> {
     }
 
     /// Applies one valid transaction's writes, in order.
-    pub fn apply(&mut self, tx_index: u32, writes: Vec<(Vec<u8>, Option<Vec<u8>>)>) {
+    pub fn apply(
+        &mut self,
+        tx_index: u32,
+        writes: impl IntoIterator<Item = (Vec<u8>, Option<Vec<u8>>)>,
+    ) {
         for (key, value) in writes {
             self.overlay.insert(key.clone(), value.clone());
             self.log.push(StateWrite {
