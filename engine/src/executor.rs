@@ -230,7 +230,12 @@ pub fn run_tx(
             if let Some(cert) = admitted.embedded_cert() {
                 let key = cert_state_key(&admitted.identity.cert_id);
                 if !effects.writes.contains_key(&key) && view.get(&key)?.is_none() {
-                    effects.writes.insert(key, Some(codec::encode(cert)));
+                    // Sized up front: borsh's length prefix, the signed
+                    // bytes and the signature; this runs once per new member.
+                    let bytes_len = 4 + cert.bytes().len() + cert.signature().0.len();
+                    let encoded = codec::encode_with_capacity(cert, bytes_len);
+                    debug_assert_eq!(encoded.len(), bytes_len);
+                    effects.writes.insert(key, Some(encoded));
                 }
             }
             Ok(TxOutcome {
