@@ -421,9 +421,10 @@ impl NodeConsensus for Bft {
 mod tests {
     use super::*;
     use crate::embedded::{DynStore, genesis_block, native_contracts};
-    use crate::node::channel::{MEMPOOL_BYTES_MAX, MEMPOOL_TXS_MAX};
+    use crate::node::channel::{MEMPOOL_BYTES_MAX, MEMPOOL_TXS_MAX, SubmitError, Submitted};
     use crate::node::mempool::Mempool;
     use crate::node::wire::BlockProposal;
+    use productivist_engine::block::InvalidCode;
     use productivist_engine::devnet::{DevNet, DevNetSpec};
     use productivist_engine::ledger::Ledger;
     use productivist_engine::store::RedbStore;
@@ -485,5 +486,31 @@ mod tests {
             v.shared.metrics.proposals_refused.load(Ordering::Relaxed),
             1
         );
+    }
+
+    #[test]
+    fn a_transaction_no_proposal_can_hold_is_refused_at_submission() {
+        let net = DevNet::generate(&DevNetSpec::productivist(Some("bft-too-large"))).unwrap();
+        let v = validator(&net);
+        let carla = net.find("carla").unwrap();
+        let small = carla.call_bytes(&net.config.channel_id, "token", "balance", vec![], 1);
+        let large = carla.call_bytes(&net.config.channel_id, "token", "balance", vec![0; 4096], 2);
+        // A limit between the two: the large one fits the channel's
+        // max_tx_bytes but no proposal.
+        v.shared
+            .set_max_proposal_bytes(BlockProposal::encoded_len(1, small.len() as u64 + 1024));
+        match v.shared.submit(large.clone(), false) {
+            Err(SubmitError::Rejected(r)) => {
+                assert_eq!(r.code, InvalidCode::TooLarge);
+                assert!(r.reason.contains("no block"), "{}", r.reason);
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        assert_eq!(v.shared.mempool.lock().unwrap().pending_txs(), 0);
+        assert!(matches!(
+            v.shared.submit(small, false),
+            Ok(Submitted::Pending(_))
+        ));
+        assert_eq!(v.shared.metrics.txs_rejected.load(Ordering::Relaxed), 1);
     }
 }

@@ -413,6 +413,11 @@ pub struct ChannelShared {
     /// and hashing every transaction again); at most
     /// [`RECENT_BLOCK_IDS_MAX`] blocks.
     recent_ids: Mutex<VecDeque<(u64, BlockTxIds)>>,
+    /// The largest block proposal the channel's consensus accepts
+    /// ([`NodeConsensus::max_proposal_bytes`]), set by the driver: a
+    /// transaction that no proposal can hold is refused at submission
+    /// rather than admitted and dropped when a block is cut.
+    max_proposal_bytes: AtomicU64,
 }
 
 /// The ids of a block's transactions in order (`None`: undecodable).
@@ -451,7 +456,14 @@ impl ChannelShared {
             store,
             admission_config,
             recent_ids: Mutex::new(VecDeque::new()),
+            max_proposal_bytes: AtomicU64::new(u64::MAX),
         }
+    }
+
+    /// Sets the largest proposal the channel's consensus accepts; see
+    /// [`ChannelShared::submit`].
+    pub fn set_max_proposal_bytes(&self, bytes: u64) {
+        self.max_proposal_bytes.store(bytes, Ordering::Relaxed);
     }
 
     /// The channel config for admission: the ledger's when its lock is
@@ -507,6 +519,22 @@ impl ChannelShared {
                 channel: self.id.clone(),
                 height,
             });
+        }
+        // Alone in a block, the transaction must still fit the consensus's
+        // proposal limit (BFT's payload limit can be below the channel's
+        // max_tx_bytes): otherwise it would be admitted, then dropped when
+        // a block is cut, and its client would wait for nothing.
+        let max_proposal_bytes = self.max_proposal_bytes.load(Ordering::Relaxed);
+        if BlockProposal::encoded_len(1, bytes.len() as u64) > max_proposal_bytes {
+            self.metrics.txs_rejected.fetch_add(1, Ordering::Relaxed);
+            return Err(SubmitError::Rejected(Rejection {
+                code: productivist_engine::block::InvalidCode::TooLarge,
+                reason: format!(
+                    "transaction of {} bytes: no block of this channel's consensus can hold it \
+                     (proposals of at most {max_proposal_bytes} bytes)",
+                    bytes.len()
+                ),
+            }));
         }
         let now = now_ms();
         let config = self.config_for_admission()?;
@@ -627,6 +655,7 @@ impl<C: NodeConsensus, D: Durable<C::Persist>> Driver<C, D> {
         tick: Duration,
     ) -> Result<Self, DriverError> {
         let applied = durable.applied()?;
+        shared.set_max_proposal_bytes(consensus.max_proposal_bytes());
         Ok(Driver {
             consensus,
             durable,
