@@ -72,8 +72,9 @@ fn bench_propose(
 }
 
 fn validate(c: &mut Criterion) {
-    // As the binary does first thing (`src/main.rs`).
-    productivist::memory::prefer_small_pages();
+    // As the binary does first thing (`src/main.rs`), under the same
+    // `PRODUCTIVIST_HUGE_PAGES` setting.
+    productivist::memory::apply_page_policy();
     let mut w = workload::transfers(memory_store(), TXS, false).expect("workload");
     let mut g = c.benchmark_group("validate");
     g.throughput(Throughput::Elements(TXS as u64));
@@ -109,7 +110,7 @@ fn validate(c: &mut Criterion) {
 }
 
 fn pipeline(c: &mut Criterion) {
-    productivist::memory::prefer_small_pages();
+    productivist::memory::apply_page_policy();
     // A funded ledger on disk, copied afresh for every measured commit.
     let dir = tempfile::tempdir().expect("tempdir");
     let template = dir.path().join("template.redb");

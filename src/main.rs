@@ -13,7 +13,7 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    productivist::memory::prefer_small_pages();
+    productivist::memory::apply_page_policy();
     // A panic is a bug, never an answer to input; still, a person sees one
     // line, not a backtrace.
     std::panic::set_hook(Box::new(|info| {
