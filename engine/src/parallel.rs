@@ -67,6 +67,8 @@ const CHUNKS_PER_THREAD_MIN: usize = 4;
 const TAIL_SPLIT: usize = 4;
 /// Chunks per thread at the end of the block cut into smaller ones.
 const TAIL_CHUNKS_PER_THREAD: usize = 2;
+/// Corrections hashed per task in the final state-root pass.
+const CORRECTIONS_PER_TASK: usize = 64;
 
 /// The `[start, end)` bounds of the chunks of a block of `txs` transactions
 /// run on `threads` threads: `chunk_txs`-sized chunks, then smaller ones for
@@ -95,8 +97,6 @@ fn chunk_bounds(txs: usize, threads: usize) -> Vec<(usize, usize)> {
     debug_assert_eq!(bounds.last().map_or(0, |b| b.1), txs);
     bounds
 }
-/// Corrections hashed per task in the final state-root pass.
-const CORRECTIONS_PER_TASK: usize = 64;
 
 /// A 64-bit digest of a state key, computed on the parallel threads, so
 /// that the in-order pass can rule out most conflicts with one probe of a
@@ -564,9 +564,8 @@ pub fn execute_block_parallel(
     };
     let threads = pool.current_num_threads().max(1);
     let bounds = chunk_bounds(txs.len(), threads);
-    let chunks: Vec<&[Vec<u8>]> = bounds.iter().map(|&(a, b)| &txs[a..b]).collect();
     let slots: Vec<Mutex<Option<Result<Chunk, StoreError>>>> =
-        chunks.iter().map(|_| Mutex::new(None)).collect();
+        bounds.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let committer = Mutex::new(Committer {
@@ -585,7 +584,10 @@ pub fn execute_block_parallel(
         // Each round claims a distinct chunk; bounded by their number.
         while !failed.load(Ordering::Relaxed) {
             let c = next.fetch_add(1, Ordering::Relaxed);
-            let Some((txs, &(first, _))) = chunks.get(c).zip(bounds.get(c)) else {
+            let Some((first, txs)) = bounds
+                .get(c)
+                .and_then(|&(first, end)| Some((first, txs.get(first..end)?)))
+            else {
                 break;
             };
             let verified = signatures_verified
@@ -614,11 +616,11 @@ pub fn execute_block_parallel(
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     // Every chunk is finished now; consume the ones nobody took yet.
     drain(&mut com, &slots, &env)?;
-    if com.next_chunk != chunks.len() {
+    if com.next_chunk != bounds.len() {
         return Err(StoreError::Corrupt(format!(
             "in-order pass stopped at chunk {} of {}",
             com.next_chunk,
-            chunks.len()
+            bounds.len()
         )));
     }
     let Committer {
