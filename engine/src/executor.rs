@@ -307,7 +307,11 @@ pub fn execute_block(
 pub(crate) struct Accumulator {
     results: Vec<TxResult>,
     tx_index: Vec<(TxId, u32)>,
-    seen: HashSet<TxId>,
+    /// Ids admitted so far in the block. Clients choose their ids (by
+    /// grinding bodies), so the hasher is seeded at random per block; a
+    /// fast one, since it hashes every transaction of the block on the
+    /// in-order pass.
+    seen: HashSet<TxId, foldhash::fast::RandomState>,
 }
 
 impl Accumulator {
@@ -315,7 +319,7 @@ impl Accumulator {
         Accumulator {
             results: Vec::with_capacity(txs),
             tx_index: Vec::new(),
-            seen: HashSet::with_capacity(txs),
+            seen: HashSet::with_capacity_and_hasher(txs, foldhash::fast::RandomState::default()),
         }
     }
 
