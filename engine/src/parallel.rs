@@ -103,10 +103,12 @@ fn chunk_bounds(txs: usize, threads: usize) -> Vec<(usize, usize)> {
 /// hash set instead of an ordered-map search over long keys. Collisions only
 /// cost an exact check; they never change an outcome.
 fn key_digest(key: &[u8]) -> u64 {
-    use std::hash::{Hash as _, Hasher as _};
-    let mut h = std::hash::DefaultHasher::new();
-    key.hash(&mut h);
-    h.finish()
+    use std::hash::BuildHasher as _;
+    // Seeded at random once per process (contracts choose their keys, and
+    // the digests are hashed by identity below), the same on every thread.
+    static KEY_HASHER: std::sync::OnceLock<foldhash::fast::RandomState> =
+        std::sync::OnceLock::new();
+    KEY_HASHER.get_or_init(Default::default).hash_one(key)
 }
 
 /// Hashes [`key_digest`] values, which are uniform already, by identity.
