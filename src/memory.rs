@@ -11,7 +11,7 @@
 /// mode is `always` every touched region then becomes a resident 2 MiB
 /// page: an idle node measured 28 MB of RSS instead of 13 MB, and 64 MB
 /// instead of 38 MB under load. Huge pages do buy speed on such a kernel
-/// (validation 5 to 10% faster, alternated criterion runs in
+/// (validation 2 to 8% faster, alternated criterion runs in
 /// docs/BENCHMARKS.md, 2026-12-03 13:50): [`HUGE_PAGES_ENV`] chooses
 /// them for a node where throughput matters more than memory. Only this process
 /// is affected (`PR_SET_THP_DISABLE`), and the kernel checks the flag at
