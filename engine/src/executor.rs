@@ -12,6 +12,7 @@
 
 use crate::admission::{AdmitError, Admitted, admit_unsigned, signature_rejection};
 use crate::block::{InvalidCode, TxResult, TxStatus};
+use crate::block_writes::BlockWrites;
 use crate::codec;
 use crate::config::ChannelConfig;
 use crate::context::TxContext;
@@ -20,7 +21,7 @@ use crate::crypto::{CryptoError, Hash, PreparedKey};
 use crate::identity::{CertCache, Certificate};
 use crate::state::{BlockView, Overlay, StateView};
 use crate::state_root::LtHash;
-use crate::store::{Rows, Snapshot, StateWrite, Store, StoreError};
+use crate::store::{Rows, Snapshot, Store, StoreError};
 use crate::system::cert_state_key;
 use crate::tx::TxId;
 use std::collections::HashSet;
@@ -33,10 +34,9 @@ pub struct ExecutionOutput {
     /// Ids of authenticated transactions (valid or not) and their positions:
     /// the replay index.
     pub tx_index: Vec<(TxId, u32)>,
-    /// Final value per key written by the block.
-    pub overlay: Overlay,
-    /// Every write in transaction order (the key history).
-    pub log: Vec<StateWrite>,
+    /// Every write in transaction order (the key history), indexed by key
+    /// for each key's final value.
+    pub writes: BlockWrites,
     /// Sealing work done during execution (by the parallel path), or `None`
     /// when the sealer must compute it from the output.
     pub sealing: Option<Sealing>,
@@ -364,12 +364,11 @@ impl Accumulator {
     }
 
     pub(crate) fn finish(self, view: BlockView<'_>) -> ExecutionOutput {
-        let (overlay, log) = view.into_parts();
+        let writes = view.into_writes();
         ExecutionOutput {
             results: self.results,
             tx_index: self.tx_index,
-            overlay,
-            log,
+            writes,
             sealing: None,
         }
     }

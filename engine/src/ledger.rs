@@ -10,7 +10,7 @@ use crate::contract::{BlockInfo, ContractError, Contracts};
 use crate::crypto::{Hash, PublicKey};
 use crate::executor::{ExecutionOutput, StoreView, execute_block, resolve_cert};
 use crate::identity::{CertCache, Certificate, Identity};
-use crate::state::{Overlay, StateView};
+use crate::state::StateView;
 use crate::state_root::LtHash;
 use crate::store::pending::PendingSnapshot;
 use crate::store::{BlockCommit, Head, HistoryEntry, Store, StoreError, TxLocation};
@@ -53,9 +53,6 @@ pub struct ExecutedBlock {
     commit: BlockCommit,
     lthash: LtHash,
     config_changed: bool,
-    /// Final value per key written, for executing the next block on top of
-    /// this one before it is committed.
-    overlay: Overlay,
 }
 
 /// What [`Ledger::commit_and_propose`] and [`Ledger::commit_and_verify`]
@@ -372,9 +369,14 @@ impl<S: Store> Ledger<S> {
             timestamp_ms,
         };
         let committed = self.store.snapshot()?;
-        let layered = base
-            .pending
-            .map(|p| PendingSnapshot::new(&*committed, &p.overlay, p.commit.height, &p.commit.txs));
+        let layered = base.pending.map(|p| {
+            PendingSnapshot::new(
+                &*committed,
+                &p.commit.writes,
+                p.commit.height,
+                &p.commit.txs,
+            )
+        });
         let snapshot: &dyn crate::store::Snapshot = match &layered {
             Some(l) => l,
             None => &*committed,
@@ -401,12 +403,12 @@ impl<S: Store> Ledger<S> {
         out: &ExecutionOutput,
     ) -> Result<LtHash, StoreError> {
         let mut d = LtHash::zero();
-        for (key, value) in &out.overlay {
-            if let Some(old) = snapshot.get(key)? {
-                d.remove(key, &old);
+        for w in out.writes.finals() {
+            if let Some(old) = snapshot.get(&w.key)? {
+                d.remove(&w.key, &old);
             }
-            if let Some(new) = value {
-                d.insert(key, new);
+            if let Some(new) = &w.value {
+                d.insert(&w.key, new);
             }
         }
         Ok(d)
@@ -424,7 +426,7 @@ impl<S: Store> Ledger<S> {
         proposer: PublicKey,
     ) -> Result<ExecutedBlock, LedgerError> {
         let mut lthash = base_lthash.clone();
-        let config_changed = out.overlay.contains_key(&config_state_key());
+        let config_changed = out.writes.contains_key(&config_state_key());
         let mut result_bytes = None;
         let (tx_root, results_root) = match out.sealing.take() {
             // The parallel path hashed every leaf and the state-root delta
@@ -476,7 +478,7 @@ impl<S: Store> Ledger<S> {
             // copied for nothing.
             block: Vec::new(),
             txs: out.tx_index,
-            writes: out.log,
+            writes: out.writes,
             lthash: lthash.to_bytes(),
         };
         Ok(ExecutedBlock {
@@ -486,7 +488,6 @@ impl<S: Store> Ledger<S> {
             commit,
             lthash,
             config_changed,
-            overlay: out.overlay,
         })
     }
 

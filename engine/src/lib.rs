@@ -11,6 +11,7 @@
 
 pub mod admission;
 pub mod block;
+pub mod block_writes;
 pub mod codec;
 pub mod config;
 pub mod context;

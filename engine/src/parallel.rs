@@ -35,6 +35,7 @@
 
 use crate::admission::Admitted;
 use crate::block::TxResult;
+use crate::block_writes::BlockWrites;
 use crate::codec;
 use crate::config::ChannelConfig;
 use crate::contract::{BlockInfo, Contracts};
@@ -46,7 +47,7 @@ use crate::executor::{
 use crate::identity::CertCache;
 use crate::merkle;
 use crate::sigverify::StrictBatch;
-use crate::state::{BlockView, Overlay, StateView};
+use crate::state::{BlockView, StateView};
 use crate::state_root::LtHash;
 use crate::store::{Rows, Snapshot, StoreError};
 use rayon::prelude::*;
@@ -146,7 +147,7 @@ struct ReadSet {
 impl ReadSet {
     /// Whether any key in `written` (whose digests are `digests`) falls in
     /// this read set.
-    fn conflicts(&self, written: &Overlay, digests: &WrittenDigests) -> bool {
+    fn conflicts(&self, written: &BlockWrites, digests: &WrittenDigests) -> bool {
         if written.is_empty() {
             return false;
         }
@@ -154,14 +155,10 @@ impl ReadSet {
             .iter()
             .any(|(d, k, _)| digests.contains(d) && written.contains_key(k))
             || self.ranges.iter().any(|(start, end)| {
-                let mut hit = written.range::<[u8], _>((
-                    std::ops::Bound::Included(start.as_slice()),
-                    std::ops::Bound::Unbounded,
-                ));
-                match (hit.next(), end) {
+                match (written.range_from(start).next(), end) {
                     (None, _) => false,
                     (Some(_), None) => true,
-                    (Some((k, _)), Some(e)) => k < e,
+                    (Some((k, _)), Some(e)) => k < e.as_slice(),
                 }
             })
     }
@@ -353,7 +350,7 @@ impl Committer<'_> {
                 let spec = unused.take().ok_or_else(|| {
                     StoreError::Corrupt("a transaction ran twice in the in-order pass".into())
                 })?;
-                if !spec.reads.conflicts(view.overlay(), written) {
+                if !spec.reads.conflicts(view.writes(), written) {
                     // Same reads as sequential execution, so the same outcome.
                     // Its delta assumed committed values; correct it for
                     // keys an earlier transaction of the block wrote:
@@ -369,7 +366,7 @@ impl Committer<'_> {
                         if !written.contains(digest) {
                             continue;
                         }
-                        if let Some(now) = view.overlay().get(key) {
+                        if let Some(now) = view.writes().get(key) {
                             if let Some(v) = now {
                                 ops.push((key.clone(), v.clone(), -1));
                             }

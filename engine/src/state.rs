@@ -5,11 +5,61 @@
 //! [`StateView`] is the seam: parallel execution plugs in its own
 //! multi-version view without touching contracts.
 
-use crate::store::{Rows, StateWrite, Store, StoreError};
+use crate::block_writes::BlockWrites;
+use crate::store::{Rows, Store, StoreError};
 use std::collections::BTreeMap;
 
-/// Writes buffered above a view: `None` is a delete.
+/// A transaction's writes buffered above a view: `None` is a delete.
 pub type Overlay = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// Writes laid over a lower view, as [`merged_range`] reads them.
+pub trait Layer {
+    /// Whether `key` was written (set or deleted) in this layer.
+    fn contains_key(&self, key: &[u8]) -> bool;
+    /// Distinct keys written.
+    fn len(&self) -> usize;
+    /// Whether nothing was written.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Written keys at or after `start` in ascending order, with their
+    /// values (`None`: deleted).
+    fn range_from<'s>(
+        &'s self,
+        start: &[u8],
+    ) -> impl Iterator<Item = (&'s [u8], &'s Option<Vec<u8>>)> + 's;
+}
+
+impl Layer for Overlay {
+    fn contains_key(&self, key: &[u8]) -> bool {
+        BTreeMap::contains_key(self, key)
+    }
+    fn len(&self) -> usize {
+        BTreeMap::len(self)
+    }
+    fn range_from<'s>(
+        &'s self,
+        start: &[u8],
+    ) -> impl Iterator<Item = (&'s [u8], &'s Option<Vec<u8>>)> + 's {
+        self.range::<[u8], _>((std::ops::Bound::Included(start), std::ops::Bound::Unbounded))
+            .map(|(k, v)| (k.as_slice(), v))
+    }
+}
+
+impl Layer for BlockWrites {
+    fn contains_key(&self, key: &[u8]) -> bool {
+        BlockWrites::contains_key(self, key)
+    }
+    fn len(&self) -> usize {
+        BlockWrites::len(self)
+    }
+    fn range_from<'s>(
+        &'s self,
+        start: &[u8],
+    ) -> impl Iterator<Item = (&'s [u8], &'s Option<Vec<u8>>)> + 's {
+        BlockWrites::range_from(self, start)
+    }
+}
 
 /// Read access to the state as of some point.
 pub trait StateView {
@@ -34,7 +84,7 @@ const MERGE_PAGE_ROWS: usize = 256;
 /// The first `limit` rows of `[start, end)` in `overlay` laid over `base`.
 pub fn merged_range(
     base: &dyn StateView,
-    overlay: &Overlay,
+    overlay: &impl Layer,
     start: &[u8],
     end: Option<&[u8]>,
     limit: usize,
@@ -67,12 +117,12 @@ pub fn merged_range(
             _ => break,
         }
     }
-    for (k, v) in overlay.range(start.to_vec()..) {
+    for (k, v) in overlay.range_from(start) {
         if !in_range(k) {
             break;
         }
         if let Some(v) = v {
-            out.insert(k.clone(), v.clone());
+            out.insert(k.to_vec(), v.clone());
         }
     }
     Ok(out.into_iter().take(limit).collect())
@@ -82,8 +132,7 @@ pub fn merged_range(
 /// over the committed store.
 pub struct BlockView<'a> {
     store: &'a (dyn StateView + Sync),
-    overlay: Overlay,
-    log: Vec<StateWrite>,
+    writes: BlockWrites,
 }
 
 impl<'a> BlockView<'a> {
@@ -91,8 +140,7 @@ impl<'a> BlockView<'a> {
     pub fn new(store: &'a (dyn StateView + Sync)) -> BlockView<'a> {
         BlockView {
             store,
-            overlay: Overlay::new(),
-            log: Vec::new(),
+            writes: BlockWrites::new(),
         }
     }
 
@@ -103,36 +151,31 @@ impl<'a> BlockView<'a> {
         writes: impl IntoIterator<Item = (Vec<u8>, Option<Vec<u8>>)>,
     ) {
         for (key, value) in writes {
-            self.overlay.insert(key.clone(), value.clone());
-            self.log.push(StateWrite {
-                key,
-                value,
-                tx_index,
-            });
+            self.writes.push(tx_index, key, value);
         }
     }
 
-    /// The final value of every key the block wrote.
-    pub fn overlay(&self) -> &Overlay {
-        &self.overlay
+    /// The block's writes so far.
+    pub fn writes(&self) -> &BlockWrites {
+        &self.writes
     }
 
-    /// Consumes the view: the final writes and the ordered write log.
-    pub fn into_parts(self) -> (Overlay, Vec<StateWrite>) {
-        (self.overlay, self.log)
+    /// Consumes the view: the block's writes.
+    pub fn into_writes(self) -> BlockWrites {
+        self.writes
     }
 }
 
 impl StateView for BlockView<'_> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.overlay.get(key) {
+        match self.writes.get(key) {
             Some(v) => Ok(v.clone()),
             None => self.store.get(key),
         }
     }
 
     fn range(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Result<Rows, StoreError> {
-        merged_range(self.store, &self.overlay, start, end, limit)
+        merged_range(self.store, &self.writes, start, end, limit)
     }
 }
 

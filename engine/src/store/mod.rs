@@ -9,6 +9,7 @@
 //! redb is the default backend; sled sits behind the `sled` cargo feature.
 //! Both pass [`conformance`].
 
+use crate::block_writes::BlockWrites;
 use crate::crypto::Hash;
 use borsh::{BorshDeserialize, BorshSerialize};
 
@@ -82,7 +83,7 @@ pub struct BlockCommit {
     pub txs: Vec<(Hash, u32)>,
     /// State writes in transaction order; a later write to a key wins in the
     /// state, and every write is kept in the key's history.
-    pub writes: Vec<StateWrite>,
+    pub writes: BlockWrites,
     /// The state-root accumulator after the block.
     pub lthash: Vec<u8>,
 }

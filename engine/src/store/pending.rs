@@ -8,15 +8,16 @@
 //! does not depend on how far the write has got.
 
 use super::{Rows, Snapshot, StoreError, TxLocation};
+use crate::block_writes::BlockWrites;
 use crate::crypto::Hash;
 use crate::executor::SnapshotView;
-use crate::state::{Overlay, merged_range};
+use crate::state::merged_range;
 use std::collections::HashMap;
 
 /// `base` with a pending block's writes and transactions on top.
 pub struct PendingSnapshot<'a> {
     base: &'a dyn Snapshot,
-    overlay: &'a Overlay,
+    overlay: &'a BlockWrites,
     height: u64,
     txs: HashMap<Hash, u32>,
 }
@@ -26,7 +27,7 @@ impl<'a> PendingSnapshot<'a> {
     /// authenticated transactions `txs` (id and position), over `base`.
     pub fn new(
         base: &'a dyn Snapshot,
-        overlay: &'a Overlay,
+        overlay: &'a BlockWrites,
         height: u64,
         txs: &[(Hash, u32)],
     ) -> PendingSnapshot<'a> {

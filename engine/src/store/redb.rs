@@ -378,12 +378,12 @@ impl RedbStore {
         let mut state = tx.open_table(STATE).map_err(backend)?;
         let mut tombstones = tx.open_table(TOMBSTONES).map_err(backend)?;
         let mut writes = tx.open_table(WRITES).map_err(backend)?;
-        let count = u32::try_from(c.writes.len())
+        let count = u32::try_from(c.writes.log().len())
             .map_err(|_| corrupt("more than 2^32 writes in a block"))?;
         // Each key's last write in this block so far: the chain's next link
         // and, at the end, the row to store.
-        let mut last: HashMap<&[u8], LastWrite<'_>> = HashMap::with_capacity(c.writes.len());
-        for (w, position) in c.writes.iter().zip(0..count) {
+        let mut last: HashMap<&[u8], LastWrite<'_>> = HashMap::with_capacity(c.writes.log().len());
+        for (w, position) in c.writes.log().iter().zip(0..count) {
             let prev = match last.get(w.key.as_slice()) {
                 Some((p, _)) => Some(*p),
                 None => Self::last_write(&state, &tombstones, &w.key)?,
@@ -653,7 +653,7 @@ mod tests {
             hash: Hash::of(&height.to_le_bytes()),
             block: format!("block {height}").into_bytes(),
             txs: (0..txs).map(|i| (id(height, i), i)).collect(),
-            writes,
+            writes: writes.into_iter().collect(),
             lthash: vec![height as u8],
         }
     }
@@ -662,7 +662,7 @@ mod tests {
     fn expected_history(key: &[u8], last: u64, txs: u32) -> Vec<HistoryEntry> {
         let mut out = Vec::new();
         for c in (0..=last).map(|h| block(h, txs)) {
-            for w in c.writes.iter().filter(|w| w.key == key) {
+            for w in c.writes.log().iter().filter(|w| w.key == key) {
                 // Two writes of one transaction to one key: both kept, in order.
                 out.push(HistoryEntry {
                     height: c.height,
@@ -778,7 +778,7 @@ mod tests {
         for height in 0..8u64 {
             let store = RedbStore::open_with_batch(&path, 7).unwrap();
             let c = block(height, TXS);
-            for w in &c.writes {
+            for w in c.writes.log() {
                 match &w.value {
                     Some(v) => model.insert(w.key.clone(), v.clone()),
                     None => model.remove(&w.key),

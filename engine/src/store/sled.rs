@@ -132,7 +132,7 @@ impl Store for SledStore {
             loc.extend_from_slice(&index.to_be_bytes());
             batch.insert(prefixed(TX, &id.0), loc);
         }
-        for w in &c.writes {
+        for w in c.writes.log() {
             let k = prefixed(STATE, &w.key);
             match &w.value {
                 Some(v) => batch.insert(k, v.as_slice()),
