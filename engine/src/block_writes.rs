@@ -39,6 +39,16 @@ impl BlockWrites {
         BlockWrites::default()
     }
 
+    /// No writes yet, with room for `keys` distinct keys and writes before
+    /// growing (growing rehashes every key, reading it back from the log).
+    pub fn with_capacity(keys: usize) -> BlockWrites {
+        BlockWrites {
+            log: Vec::with_capacity(keys),
+            last: HashTable::with_capacity(keys),
+            ..BlockWrites::default()
+        }
+    }
+
     /// Appends one write; `None` is a delete.
     pub fn push(&mut self, tx_index: u32, key: Vec<u8>, value: Option<Vec<u8>>) {
         // A block's writes are bounded by its byte limit, far below 2^32; a

@@ -288,7 +288,7 @@ pub fn execute_block(
         );
     }
     let state = SnapshotView(store);
-    let mut view = BlockView::new(&state);
+    let mut view = BlockView::with_capacity(&state, expected_writes(txs.len()));
     let mut acc = Accumulator::new(txs.len());
     for (i, bytes) in txs.iter().enumerate() {
         let verified = signatures_verified.get(i).copied().unwrap_or(false);
@@ -300,6 +300,12 @@ pub fn execute_block(
         )?;
     }
     Ok(acc.finish(view))
+}
+
+/// Room to reserve for a block's writes: a transfer, the common
+/// transaction, writes two balances. Only a capacity hint.
+pub(crate) fn expected_writes(txs: usize) -> usize {
+    txs.saturating_mul(2)
 }
 
 /// The in-order part of execution, shared by the sequential and parallel
@@ -318,7 +324,7 @@ impl Accumulator {
     pub(crate) fn new(txs: usize) -> Accumulator {
         Accumulator {
             results: Vec::with_capacity(txs),
-            tx_index: Vec::new(),
+            tx_index: Vec::with_capacity(txs),
             seen: HashSet::with_capacity_and_hasher(txs, foldhash::fast::RandomState::default()),
         }
     }

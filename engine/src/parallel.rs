@@ -42,7 +42,7 @@ use crate::contract::{BlockInfo, Contracts};
 use crate::crypto::Hash;
 use crate::executor::{
     Accumulator, ExecutionOutput, Prepared, Sealing, SnapshotView, TxOutcome, Unsigned,
-    prepare_signed, prepare_unsigned, run_tx,
+    expected_writes, prepare_signed, prepare_unsigned, run_tx,
 };
 use crate::identity::CertCache;
 use crate::merkle;
@@ -569,14 +569,17 @@ pub fn execute_block_parallel(
     let failed = AtomicBool::new(false);
     let committer = Mutex::new(Committer {
         next_chunk: 0,
-        view: BlockView::new(&committed),
+        view: BlockView::with_capacity(&committed, expected_writes(txs.len())),
         acc: Accumulator::new(txs.len()),
         tx_leaves: Vec::with_capacity(txs.len()),
         result_leaves: Vec::with_capacity(txs.len()),
         result_bytes: Vec::with_capacity(txs.len()),
         delta: LtHash::zero(),
         corrections: Vec::new(),
-        written: WrittenDigests::with_capacity_and_hasher(txs.len() * 2, Default::default()),
+        written: WrittenDigests::with_capacity_and_hasher(
+            expected_writes(txs.len()),
+            Default::default(),
+        ),
     });
     let commit_error: Mutex<Option<StoreError>> = Mutex::new(None);
     pool.broadcast(|_| {

@@ -144,6 +144,14 @@ impl<'a> BlockView<'a> {
         }
     }
 
+    /// A view over the committed store with room for `writes` writes.
+    pub fn with_capacity(store: &'a (dyn StateView + Sync), writes: usize) -> BlockView<'a> {
+        BlockView {
+            store,
+            writes: BlockWrites::with_capacity(writes),
+        }
+    }
+
     /// Applies one valid transaction's writes, in order.
     pub fn apply(
         &mut self,
