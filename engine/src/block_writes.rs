@@ -53,8 +53,11 @@ impl BlockWrites {
     pub fn push(&mut self, tx_index: u32, key: Vec<u8>, value: Option<Vec<u8>>) {
         // A block's writes are bounded by its byte limit, far below 2^32; a
         // log this long is a bug, not input.
-        let position = u32::try_from(self.log.len()).unwrap_or(u32::MAX);
-        assert!(position < u32::MAX, "more than 2^32 writes in one block");
+        assert!(
+            self.log.len() < u32::MAX as usize,
+            "more than 2^32 writes in one block"
+        );
+        let position = self.log.len() as u32;
         let hash = self.hasher.hash_one(key.as_slice());
         let log = &self.log;
         let hasher = &self.hasher;

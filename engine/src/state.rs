@@ -138,10 +138,7 @@ pub struct BlockView<'a> {
 impl<'a> BlockView<'a> {
     /// A view over the committed store with no writes yet.
     pub fn new(store: &'a (dyn StateView + Sync)) -> BlockView<'a> {
-        BlockView {
-            store,
-            writes: BlockWrites::new(),
-        }
+        BlockView::with_capacity(store, 0)
     }
 
     /// A view over the committed store with room for `writes` writes.
