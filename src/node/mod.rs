@@ -560,8 +560,8 @@ fn route(
         Wire::Txs { txs, .. } if txs.len() <= GOSSIP_TXS_PER_FRAME_MAX => {
             let shared = shared.clone();
             tokio::task::spawn_blocking(move || {
-                for tx in txs {
-                    if let Err(e) = shared.submit(tx, false) {
+                for r in shared.submit_gossiped(txs) {
+                    if let Err(e) = r {
                         tracing::debug!(channel = %shared.id, "gossiped transaction refused: {e}");
                     }
                 }
