@@ -44,14 +44,6 @@ use wire::{GOSSIP_TXS_PER_FRAME_MAX, Wire};
 /// Transaction bytes batched into one gossip frame (below the transport's
 /// 16 MiB frame limit, with room for one more maximal transaction).
 pub const GOSSIP_FRAME_BYTES_MAX: usize = 8 << 20;
-/// How long the gossip loop holds a frame open for more transactions
-/// after the first. Each frame costs a QUIC send per peer and, on the
-/// receiving side, a hand-off to the blocking pool: frames of one or two
-/// transactions made that per-transaction. A millisecond is small beside
-/// a block's batch timeout (200 ms by default).
-pub const GOSSIP_LINGER_MS: u64 = 1;
-/// A frame with this many transactions goes at once, without lingering.
-pub const GOSSIP_LINGER_TXS: usize = 128;
 /// QUIC idle timeout between nodes: how long a silent peer (down, or cut
 /// off) keeps its connection. A peer killed and restarted is noticed at
 /// once instead (its new process resets the old connections, see
@@ -616,7 +608,17 @@ async fn gossip_loop(
     mut rx: tokio::sync::mpsc::Receiver<Vec<u8>>,
 ) {
     while let Some(first) = rx.recv().await {
-        let txs = gather_frame(first, &mut rx).await;
+        let mut frame_bytes = first.len();
+        let mut txs = vec![first];
+        while txs.len() < GOSSIP_TXS_PER_FRAME_MAX && frame_bytes < GOSSIP_FRAME_BYTES_MAX {
+            match rx.try_recv() {
+                Ok(tx) => {
+                    frame_bytes += tx.len();
+                    txs.push(tx);
+                }
+                Err(_) => break,
+            }
+        }
         let frame = Wire::Txs {
             channel: shared.id.clone(),
             txs,
@@ -628,94 +630,5 @@ async fn gossip_loop(
                 tracing::debug!(channel = %shared.id, "gossip to {} dropped: {e}", p.to_hex());
             }
         }
-    }
-}
-
-/// The transactions of one gossip frame: `first`, then whatever arrives
-/// until the frame is full (count or bytes), or holds `GOSSIP_LINGER_TXS`
-/// and nothing more is queued, or `GOSSIP_LINGER_MS` have passed.
-async fn gather_frame(
-    first: Vec<u8>,
-    rx: &mut tokio::sync::mpsc::Receiver<Vec<u8>>,
-) -> Vec<Vec<u8>> {
-    use tokio::sync::mpsc::error::TryRecvError;
-    let mut frame_bytes = first.len();
-    let mut txs = vec![first];
-    let linger_until = tokio::time::Instant::now() + Duration::from_millis(GOSSIP_LINGER_MS);
-    while txs.len() < GOSSIP_TXS_PER_FRAME_MAX && frame_bytes < GOSSIP_FRAME_BYTES_MAX {
-        let tx = match rx.try_recv() {
-            Ok(tx) => tx,
-            Err(TryRecvError::Disconnected) => break,
-            Err(TryRecvError::Empty) => {
-                if txs.len() >= GOSSIP_LINGER_TXS {
-                    break;
-                }
-                match tokio::time::timeout_at(linger_until, rx.recv()).await {
-                    Ok(Some(tx)) => tx,
-                    Ok(None) | Err(_) => break,
-                }
-            }
-        };
-        frame_bytes += tx.len();
-        txs.push(tx);
-    }
-    txs
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use tokio::sync::mpsc;
-
-    fn tx(n: u8) -> Vec<u8> {
-        vec![n; 100]
-    }
-
-    // Paused time: the runtime advances the clock only when every task
-    // waits, so the linger deadline is exact and the test does not sleep.
-    #[tokio::test(start_paused = true)]
-    async fn a_frame_gathers_what_arrives_within_the_linger_and_no_more() {
-        let (send, mut rx) = mpsc::channel(GOSSIP_QUEUE_TXS_MAX);
-        let sender = tokio::spawn(async move {
-            // The gatherer waits between these (the timer's resolution
-            // is a millisecond, the linger's length).
-            for n in 1..=3u8 {
-                tokio::task::yield_now().await;
-                send.send(tx(n)).await.unwrap();
-            }
-            // After the linger: the next frame's.
-            tokio::time::sleep(Duration::from_millis(GOSSIP_LINGER_MS * 5)).await;
-            send.send(tx(4)).await.unwrap();
-        });
-        let first = rx.recv().await.unwrap();
-        let start = tokio::time::Instant::now();
-        let frame = gather_frame(first, &mut rx).await;
-        assert_eq!(frame, vec![tx(1), tx(2), tx(3)]);
-        assert!(start.elapsed() <= Duration::from_millis(GOSSIP_LINGER_MS));
-        let next = rx.recv().await.unwrap();
-        assert_eq!(gather_frame(next, &mut rx).await, vec![tx(4)]);
-        sender.await.unwrap();
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_full_enough_frame_goes_without_waiting() {
-        let (send, mut rx) = mpsc::channel(GOSSIP_QUEUE_TXS_MAX);
-        for n in 0..GOSSIP_LINGER_TXS {
-            send.send(tx(n as u8)).await.unwrap();
-        }
-        let first = rx.recv().await.unwrap();
-        let start = tokio::time::Instant::now();
-        let frame = gather_frame(first, &mut rx).await;
-        assert_eq!(frame.len(), GOSSIP_LINGER_TXS);
-        assert_eq!(start.elapsed(), Duration::ZERO);
-        // A queue longer than a frame is cut at the frame's limit.
-        for n in 0..(2 * GOSSIP_TXS_PER_FRAME_MAX) {
-            send.send(tx(n as u8)).await.unwrap();
-        }
-        let first = rx.recv().await.unwrap();
-        assert_eq!(
-            gather_frame(first, &mut rx).await.len(),
-            GOSSIP_TXS_PER_FRAME_MAX
-        );
     }
 }
