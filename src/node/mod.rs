@@ -552,8 +552,8 @@ fn route(
         Wire::Txs { txs, .. } if txs.len() <= GOSSIP_TXS_PER_FRAME_MAX => {
             let shared = shared.clone();
             tokio::task::spawn_blocking(move || {
-                for r in shared.submit_gossiped(txs) {
-                    if let Err(e) = r {
+                for tx in txs {
+                    if let Err(e) = shared.submit(tx, false) {
                         tracing::debug!(channel = %shared.id, "gossiped transaction refused: {e}");
                     }
                 }
