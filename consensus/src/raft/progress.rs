@@ -35,6 +35,8 @@ pub struct Progress {
     max_inflight: usize,
     /// Heard from the peer since the last quorum check.
     pub recent_active: bool,
+    /// Leader tick at which a heartbeat answer last unblocked this peer.
+    unblocked_at_tick: Option<u64>,
 }
 
 impl Progress {
@@ -49,6 +51,7 @@ impl Progress {
             inflight: VecDeque::with_capacity(max_inflight),
             max_inflight,
             recent_active: true,
+            unblocked_at_tick: None,
         }
     }
 
@@ -143,5 +146,83 @@ impl Progress {
     /// though an append or its ack was lost.
     pub fn free_first_inflight(&mut self) {
         self.inflight.pop_front();
+    }
+
+    /// A heartbeat answer: the peer is alive, so an append or its ack may
+    /// have been lost. Unblocks a paused peer (the probe may be resent, or
+    /// one inflight slot is freed), at most once per `interval_ticks`.
+    /// Why the bound: the answers to heartbeats queued while the peer was
+    /// unreachable arrive in a burst when it comes back, and each unblock
+    /// lets a full append (megabytes) go out. Unbounded, a leader spent
+    /// seconds building a gigabyte of appends to a restarted follower, and
+    /// sent no heartbeats meanwhile (measured, docs/BENCHMARKS.md). Returns
+    /// whether it unblocked.
+    pub fn unblock_on_heartbeat(&mut self, now_tick: u64, interval_ticks: u64) -> bool {
+        let recent = self
+            .unblocked_at_tick
+            .is_some_and(|t| now_tick < t.saturating_add(interval_ticks.max(1)));
+        if recent {
+            return false;
+        }
+        let unblocked = match self.state {
+            ProgressState::Probe if self.probe_sent => {
+                self.probe_sent = false;
+                true
+            }
+            ProgressState::Replicate if self.inflight_full() => {
+                self.free_first_inflight();
+                true
+            }
+            _ => false,
+        };
+        if unblocked {
+            self.unblocked_at_tick = Some(now_tick);
+        }
+        unblocked
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heartbeat_answers_unblock_a_probe_once_per_interval() {
+        let mut p = Progress::new(100, 4);
+        p.probe_sent = true;
+        assert!(p.unblock_on_heartbeat(10, 2));
+        assert!(!p.probe_sent);
+        // The probe goes again; a burst of answers in the same interval
+        // leaves it outstanding.
+        p.probe_sent = true;
+        for _ in 0..1000 {
+            assert!(!p.unblock_on_heartbeat(11, 2));
+        }
+        assert!(p.probe_sent);
+        assert!(p.unblock_on_heartbeat(12, 2));
+        assert!(!p.probe_sent);
+        // Not paused: nothing to unblock, and the next pause may be
+        // unblocked at once.
+        assert!(!p.unblock_on_heartbeat(20, 2));
+        p.probe_sent = true;
+        assert!(p.unblock_on_heartbeat(20, 2));
+    }
+
+    #[test]
+    fn heartbeat_answers_free_one_inflight_slot_per_interval() {
+        let mut p = Progress::new(0, 2);
+        p.become_replicate();
+        p.optimistic_update(5);
+        p.optimistic_update(9);
+        assert!(p.is_paused());
+        assert!(p.unblock_on_heartbeat(3, 2));
+        assert!(!p.is_paused());
+        p.optimistic_update(12);
+        for _ in 0..100 {
+            assert!(!p.unblock_on_heartbeat(4, 2));
+        }
+        assert!(p.is_paused());
+        assert!(p.unblock_on_heartbeat(5, 2));
+        assert!(!p.is_paused());
     }
 }

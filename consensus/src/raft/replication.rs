@@ -182,11 +182,7 @@ impl Raft {
             return;
         };
         progress.recent_active = true;
-        match progress.state {
-            ProgressState::Probe => progress.probe_sent = false,
-            ProgressState::Replicate if progress.inflight_full() => progress.free_first_inflight(),
-            _ => {}
-        }
+        progress.unblock_on_heartbeat(self.now_tick, self.cfg.heartbeat_interval_ticks);
         if progress.match_index < last_index {
             self.send_append(from, true);
         }
