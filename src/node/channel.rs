@@ -324,6 +324,8 @@ pub struct Metrics {
     pub txs_rejected: AtomicU64,
     /// Submissions refused because the node was busy.
     pub txs_busy: AtomicU64,
+    /// Gossiped transactions dropped before admission (queue full).
+    pub gossip_dropped: AtomicU64,
     /// Blocks committed by this node.
     pub blocks_committed: AtomicU64,
     /// Transactions committed by this node.
@@ -345,7 +347,7 @@ pub struct Metrics {
 }
 
 /// Why a submission was not accepted.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SubmitError {
     /// Refused at admission: the client's fault.
     #[error(transparent)]
@@ -514,6 +516,70 @@ impl ChannelShared {
     /// when full). `gossip`: also send it to peers (not for transactions
     /// that came by gossip).
     pub fn submit(&self, bytes: Vec<u8>, gossip: bool) -> Result<Submitted, SubmitError> {
+        self.gate(&bytes)?;
+        let now = now_ms();
+        let config = self.config_for_admission()?;
+        // The store directly, not through the ledger lock: its reads are
+        // consistent snapshots while the driver commits.
+        let store: &dyn productivist_engine::store::Store = self.store.as_ref();
+        let view = StoreView(store);
+        let resolve = |id: &Hash| resolve_cert(&view, id);
+        let admitted = match admit(&bytes, &config, now, &resolve, Some(&self.cert_cache)) {
+            Ok(a) => a,
+            Err(e) => return Err(self.refused(e)),
+        };
+        self.enqueue(admitted.id, bytes, now, &config, gossip)
+    }
+
+    /// [`ChannelShared::submit`] for a batch of transactions that came by
+    /// gossip (not sent on again), with the same result for each as one
+    /// `submit` at a time. The signatures of the batch are verified
+    /// together (`StrictBatch`: the same verdicts, one shared inversion).
+    /// At most `GOSSIP_TXS_PER_FRAME_MAX` transactions.
+    pub fn submit_gossiped(&self, txs: Vec<Vec<u8>>) -> Vec<Result<Submitted, SubmitError>> {
+        use productivist_engine::admission::{admit_unsigned, signature_rejection};
+        use productivist_engine::sigverify::StrictBatch;
+        assert!(txs.len() <= GOSSIP_TXS_PER_FRAME_MAX);
+        let config = match self.config_for_admission() {
+            Ok(c) => c,
+            Err(e) => return txs.iter().map(|_| Err(e.clone())).collect(),
+        };
+        let now = now_ms();
+        let store: &dyn productivist_engine::store::Store = self.store.as_ref();
+        let view = StoreView(store);
+        let resolve = |id: &Hash| resolve_cert(&view, id);
+        let mut batch = StrictBatch::with_capacity(txs.len());
+        // Each transaction's result before its signature: `Ok` waits for the
+        // batch's verdict (the `usize` is its place in the batch).
+        let mut checked = Vec::with_capacity(txs.len());
+        for bytes in &txs {
+            let r = self.gate(bytes).and_then(|()| {
+                admit_unsigned(bytes, &config, now, &resolve, Some(&self.cert_cache))
+                    .map_err(|e| self.refused(e))
+            });
+            checked.push(r.map(|(admitted, key)| {
+                batch.push(&key, &admitted.id, admitted.tx.signature());
+                (admitted.id, batch.len() - 1)
+            }));
+        }
+        let verdicts = batch.verdicts();
+        txs.into_iter()
+            .zip(checked)
+            .map(|(bytes, checked)| {
+                let (id, slot) = checked?;
+                if !verdicts[slot] {
+                    self.metrics.txs_rejected.fetch_add(1, Ordering::Relaxed);
+                    let e = productivist_engine::crypto::CryptoError::BadSignature;
+                    return Err(SubmitError::Rejected(signature_rejection(e)));
+                }
+                self.enqueue(id, bytes, now, &config, false)
+            })
+            .collect()
+    }
+
+    /// The checks that come before admission: the node still hosts the
+    /// channel, and the transaction fits a proposal.
+    fn gate(&self, bytes: &[u8]) -> Result<(), SubmitError> {
         if let Some(height) = self.status.lock().ok().and_then(|s| s.removed_at) {
             return Err(SubmitError::NotConsenter {
                 channel: self.id.clone(),
@@ -536,28 +602,34 @@ impl ChannelShared {
                 ),
             }));
         }
-        let now = now_ms();
-        let config = self.config_for_admission()?;
-        let (admitted, committed) = {
-            // The store directly, not through the ledger lock: its reads are
-            // consistent snapshots while the driver commits.
-            let store: &dyn productivist_engine::store::Store = self.store.as_ref();
-            let view = StoreView(store);
-            let resolve = |id: &Hash| resolve_cert(&view, id);
-            let admitted = match admit(&bytes, &config, now, &resolve, Some(&self.cert_cache)) {
-                Ok(a) => a,
-                Err(AdmitError::Rejected(r)) => {
-                    self.metrics.txs_rejected.fetch_add(1, Ordering::Relaxed);
-                    return Err(SubmitError::Rejected(r));
-                }
-                Err(AdmitError::Store(e)) => return Err(SubmitError::Internal(e.to_string())),
-            };
-            let committed = store
-                .tx_location(&admitted.id)
-                .map_err(|e| SubmitError::Internal(e.to_string()))?;
-            (admitted, committed)
-        };
-        let id = admitted.id;
+        Ok(())
+    }
+
+    /// An admission failure as a submission error, counted.
+    fn refused(&self, e: AdmitError) -> SubmitError {
+        match e {
+            AdmitError::Rejected(r) => {
+                self.metrics.txs_rejected.fetch_add(1, Ordering::Relaxed);
+                SubmitError::Rejected(r)
+            }
+            AdmitError::Store(e) => SubmitError::Internal(e.to_string()),
+        }
+    }
+
+    /// After admission: committed already, or into the mempool (and to the
+    /// gossip queue when `gossip`), waking the driver when a block is due.
+    fn enqueue(
+        &self,
+        id: TxId,
+        bytes: Vec<u8>,
+        now: u64,
+        config: &ChannelConfig,
+        gossip: bool,
+    ) -> Result<Submitted, SubmitError> {
+        let committed = self
+            .store
+            .tx_location(&id)
+            .map_err(|e| SubmitError::Internal(e.to_string()))?;
         if let Some(loc) = committed {
             return Ok(Submitted::Committed(id, loc));
         }
@@ -1393,6 +1465,95 @@ pub fn deliver(shared: &ChannelShared, from: NodeId, bytes: Vec<u8>) {
                 .metrics
                 .messages_dropped
                 .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embedded::{genesis_block, native_contracts};
+    use productivist_engine::crypto::KeyPair;
+    use productivist_engine::devnet::{DevNet, DevNetSpec};
+    use productivist_engine::store::RedbStore;
+    use productivist_engine::tx::{encode_tx, sign_tx};
+
+    fn shared(net: &DevNet) -> ChannelShared {
+        let store: DynStore = Arc::new(RedbStore::in_memory().unwrap());
+        let mut ledger = Ledger::open(store, native_contracts()).unwrap();
+        let genesis = genesis_block(net, now_ms()).unwrap();
+        let executed = ledger.verify(&genesis).unwrap();
+        ledger.commit(executed).unwrap();
+        let (driver, _) = std::sync::mpsc::sync_channel(1);
+        let (gossip, _) = tokio::sync::mpsc::channel(1);
+        ChannelShared::new(
+            &net.config.channel_id,
+            ledger,
+            Mempool::new(MEMPOOL_TXS_MAX, MEMPOOL_BYTES_MAX),
+            driver,
+            gossip,
+        )
+    }
+
+    fn outcome(r: &Result<Submitted, SubmitError>) -> String {
+        match r {
+            Ok(s) => format!("{s:?}"),
+            Err(e) => format!("error: {e}"),
+        }
+    }
+
+    #[test]
+    fn a_gossiped_batch_gets_the_results_of_one_submission_at_a_time() {
+        let net = DevNet::generate(&DevNetSpec::productivist(Some("gossip-batch"))).unwrap();
+        let ch = net.config.channel_id.clone();
+        let carla = net.find("carla").unwrap();
+        let good = |n: u64| carla.call_bytes(&ch, "token", "balance", vec![], n);
+        let honest = decode_tx(&good(3), usize::MAX).unwrap();
+        let forged = encode_tx(&sign_tx(
+            honest.value().clone(),
+            &KeyPair::from_seed("forger"),
+        ));
+        let mut flipped = good(4);
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        let txs = vec![
+            good(1),
+            forged,
+            b"garbage".to_vec(),
+            carla.call_bytes("another-channel", "token", "balance", vec![], 5),
+            good(2),
+            flipped,
+            good(1), // a duplicate
+            good(6),
+        ];
+        let one_by_one = shared(&net);
+        let batched = shared(&net);
+        let expected: Vec<String> = txs
+            .iter()
+            .map(|t| outcome(&one_by_one.submit(t.clone(), false)))
+            .collect();
+        let got: Vec<String> = batched.submit_gossiped(txs).iter().map(outcome).collect();
+        assert_eq!(got, expected);
+        // Three distinct good ones admitted, five refused or duplicate.
+        assert_eq!(
+            expected.iter().filter(|o| o.starts_with("Pending")).count(),
+            3
+        );
+        assert!(expected[1].contains("signature"), "{}", expected[1]);
+        assert!(expected[5].starts_with("error"), "{}", expected[5]);
+        assert_eq!(
+            expected[6],
+            format!(
+                "AlreadyPending({:?})",
+                tx_id(&decode_tx(&good(1), usize::MAX).unwrap())
+            )
+        );
+        let pool = |s: &ChannelShared| s.mempool.lock().unwrap().pending_txs();
+        assert_eq!(pool(&batched), 3);
+        assert_eq!(pool(&batched), pool(&one_by_one));
+        for m in [&one_by_one, &batched] {
+            assert_eq!(m.metrics.txs_admitted.load(Ordering::Relaxed), 3);
+            assert_eq!(m.metrics.txs_rejected.load(Ordering::Relaxed), 4);
         }
     }
 }

@@ -842,6 +842,12 @@ async fn metrics(State(state): State<AppState>) -> Response {
         each(&|c| c.metrics.txs_busy.load(rel)),
     );
     metric(
+        "gossip_dropped_total",
+        "counter",
+        "Gossiped transactions dropped before admission (queue full).",
+        each(&|c| c.metrics.gossip_dropped.load(rel)),
+    );
+    metric(
         "txs_committed_total",
         "counter",
         "Transactions committed.",

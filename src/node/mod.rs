@@ -12,6 +12,7 @@ pub mod catchup;
 pub mod channel;
 pub mod config;
 pub mod fault;
+pub mod gossip;
 pub mod http;
 pub mod membership;
 pub mod mempool;
@@ -41,9 +42,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wire::{GOSSIP_TXS_PER_FRAME_MAX, Wire};
 
-/// Transaction bytes batched into one gossip frame (below the transport's
-/// 16 MiB frame limit, with room for one more maximal transaction).
-pub const GOSSIP_FRAME_BYTES_MAX: usize = 8 << 20;
 /// QUIC idle timeout between nodes: how long a silent peer (down, or cut
 /// off) keeps its connection. A peer killed and restarted is noticed at
 /// once instead (its new process resets the old connections, see
@@ -397,7 +395,7 @@ pub async fn run(
                     .map_err(|e| ch_err(e.to_string()))?
             }
         };
-        tokio::spawn(gossip_loop(
+        tokio::spawn(gossip::gossip_loop(
             shared.clone(),
             net.clone(),
             peers.values().copied().collect(),
@@ -423,13 +421,20 @@ pub async fn run(
     ));
 
     // Inbound frames: consensus to the driver, transactions to the mempool.
-    let routes: BTreeMap<String, (Arc<ChannelShared>, BTreeMap<PublicKey, NodeId>)> = hosted
-        .iter()
-        .map(|(id, h)| {
-            let by_key = h.peers.iter().map(|(n, k)| (*k, *n)).collect();
-            (id.clone(), (h.shared.clone(), by_key))
-        })
-        .collect();
+    let mut routes: BTreeMap<String, Route> = BTreeMap::new();
+    for (id, h) in &hosted {
+        let admission = gossip::Admission::for_channel(h.shared.clone(), gossip::admit_threads())
+            .map_err(|e| NodeError::Channel {
+            channel: id.clone(),
+            reason: format!("cannot start the admission threads: {e}"),
+        })?;
+        let route = Route {
+            shared: h.shared.clone(),
+            by_key: h.peers.iter().map(|(n, k)| (*k, *n)).collect(),
+            admission,
+        };
+        routes.insert(id.clone(), route);
+    }
     let dispatch_net = net.clone();
     let dispatch = tokio::spawn(async move {
         while let Some(frame) = inbound.recv().await {
@@ -446,13 +451,13 @@ pub async fn run(
             };
             // A node talks about a channel only with that channel's
             // consenters: anything else is dropped here.
-            let Some((shared, by_key)) = routes.get(wire.channel()) else {
+            let Some(r) = routes.get(wire.channel()) else {
                 continue;
             };
-            let Some(&from) = by_key.get(&frame.from) else {
+            let Some(&from) = r.by_key.get(&frame.from) else {
                 continue;
             };
-            route(wire, shared, from, frame.from, &dispatch_net);
+            route(wire, r, from, frame.from, &dispatch_net);
         }
     });
 
@@ -505,15 +510,19 @@ pub async fn run(
     Ok(())
 }
 
-/// Hands one frame from consenter `from` (key `from_key`) of `shared`'s
-/// channel to whoever handles it; oversized batches are dropped.
-fn route(
-    wire: Wire,
-    shared: &Arc<ChannelShared>,
-    from: NodeId,
-    from_key: PublicKey,
-    net: &Arc<Network>,
-) {
+/// Where the frames of one hosted channel go.
+struct Route {
+    shared: Arc<ChannelShared>,
+    /// The channel's consenters, by node key.
+    by_key: BTreeMap<PublicKey, NodeId>,
+    /// Gossiped transactions, to the admission threads.
+    admission: gossip::Admission,
+}
+
+/// Hands one frame from consenter `from` (key `from_key`) of a channel to
+/// whoever handles it; oversized batches are dropped.
+fn route(wire: Wire, r: &Route, from: NodeId, from_key: PublicKey, net: &Arc<Network>) {
+    let shared = &r.shared;
     match wire {
         Wire::Consensus { message, .. } => deliver(shared, from, message),
         Wire::SyncRequest { from_height, .. } => {
@@ -550,14 +559,15 @@ fn route(
             });
         }
         Wire::Txs { txs, .. } if txs.len() <= GOSSIP_TXS_PER_FRAME_MAX => {
-            let shared = shared.clone();
-            tokio::task::spawn_blocking(move || {
-                for tx in txs {
-                    if let Err(e) = shared.submit(tx, false) {
-                        tracing::debug!(channel = %shared.id, "gossiped transaction refused: {e}");
-                    }
-                }
-            });
+            let count = txs.len() as u64;
+            if !r.admission.offer(txs) {
+                // Their first node gossips them again (REGOSSIP_AFTER_MS).
+                shared
+                    .metrics
+                    .gossip_dropped
+                    .fetch_add(count, std::sync::atomic::Ordering::Relaxed);
+                tracing::debug!(channel = %shared.id, from, count, "gossiped transactions dropped: admission queue full");
+            }
         }
         Wire::SyncBlocks { .. } | Wire::LedgerBlocks { .. } | Wire::Txs { .. } => {
             tracing::debug!(channel = %shared.id, from, "oversized batch dropped");
@@ -598,37 +608,5 @@ fn serve_ledger_blocks(shared: &ChannelShared, net: &Network, to: PublicKey, fro
     .encode();
     if let Err(e) = net.send(&to, frame) {
         tracing::debug!(channel = %shared.id, "ledger blocks for {} dropped: {e}", to.to_hex());
-    }
-}
-
-async fn gossip_loop(
-    shared: Arc<ChannelShared>,
-    net: Arc<Network>,
-    peers: Vec<PublicKey>,
-    mut rx: tokio::sync::mpsc::Receiver<Vec<u8>>,
-) {
-    while let Some(first) = rx.recv().await {
-        let mut frame_bytes = first.len();
-        let mut txs = vec![first];
-        while txs.len() < GOSSIP_TXS_PER_FRAME_MAX && frame_bytes < GOSSIP_FRAME_BYTES_MAX {
-            match rx.try_recv() {
-                Ok(tx) => {
-                    frame_bytes += tx.len();
-                    txs.push(tx);
-                }
-                Err(_) => break,
-            }
-        }
-        let frame = Wire::Txs {
-            channel: shared.id.clone(),
-            txs,
-        }
-        .encode();
-        for p in &peers {
-            if let Err(e) = net.send(p, frame.clone()) {
-                // Re-gossip after REGOSSIP_AFTER_MS covers the loss.
-                tracing::debug!(channel = %shared.id, "gossip to {} dropped: {e}", p.to_hex());
-            }
-        }
     }
 }
