@@ -49,6 +49,9 @@ pub const DRIVER_QUEUE_MAX: usize = 8192;
 pub const VOTER_REMOVAL_DELAY_MS: u64 = 1_000;
 /// Inputs handled between two output flushes.
 pub const INPUTS_PER_ROUND_MAX: usize = 1024;
+/// A driver round (inputs, proposal, output) longer than this is logged:
+/// a leader that long away from its loop sends no heartbeats.
+pub const SLOW_ROUND_MS: u64 = 250;
 /// Output batches taken per round (each bounded by the protocol's limits).
 pub const OUTPUTS_PER_ROUND_MAX: usize = 64;
 /// Blocks a leader proposes before waiting for one to commit.
@@ -703,6 +706,9 @@ pub struct Driver<C: NodeConsensus, D: Durable<C::Persist>> {
     /// Applied mark.
     pub applied: Applied,
     inflight_blocks: usize,
+    /// Consensus messages (count, bytes) sent in the current round.
+    sent_round: u64,
+    sent_bytes_round: u64,
     was_leader: bool,
     sync: SyncState,
     compaction: Compaction,
@@ -739,6 +745,8 @@ impl<C: NodeConsensus, D: Durable<C::Persist>> Driver<C, D> {
             tick,
             applied,
             inflight_blocks: 0,
+            sent_round: 0,
+            sent_bytes_round: 0,
             was_leader: false,
             sync: SyncState::new(Instant::now()),
             compaction: Compaction::new(COMPACT_EVERY_ENTRIES_DEFAULT),
@@ -790,14 +798,20 @@ impl<C: NodeConsensus, D: Durable<C::Persist>> Driver<C, D> {
         let mut next_tick = Instant::now() + self.tick;
         loop {
             let timeout = next_tick.saturating_duration_since(Instant::now());
+            let mut inputs = 0usize;
+            let started = Instant::now();
             match self.inputs.recv_timeout(timeout) {
                 Ok(Input::Stop) => return Ok(()),
                 Ok(input) => {
+                    inputs += 1;
                     self.handle(input);
                     for _ in 0..INPUTS_PER_ROUND_MAX {
                         match self.inputs.try_recv() {
                             Ok(Input::Stop) => return Ok(()),
-                            Ok(input) => self.handle(input),
+                            Ok(input) => {
+                                inputs += 1;
+                                self.handle(input);
+                            }
                             Err(_) => break,
                         }
                     }
@@ -819,10 +833,25 @@ impl<C: NodeConsensus, D: Durable<C::Persist>> Driver<C, D> {
                 }
                 self.sync_tick();
             }
+            let handled = started.elapsed();
             self.leadership();
             self.maybe_propose();
+            self.sent_bytes_round = 0;
+            self.sent_round = 0;
             self.flush()?;
             self.publish_status();
+            let round = started.elapsed();
+            if round > Duration::from_millis(SLOW_ROUND_MS) {
+                tracing::warn!(
+                    channel = %self.shared.id,
+                    round_ms = round.as_millis() as u64,
+                    inputs_ms = handled.as_millis() as u64,
+                    inputs,
+                    messages = self.sent_round,
+                    message_bytes = self.sent_bytes_round,
+                    "slow consensus round"
+                );
+            }
         }
     }
 
@@ -1103,6 +1132,8 @@ impl<C: NodeConsensus, D: Durable<C::Persist>> Driver<C, D> {
                     message: C::encode(&env.msg),
                 }
                 .encode();
+                self.sent_round += 1;
+                self.sent_bytes_round += frame.len() as u64;
                 match self.net.send(key, frame) {
                     Ok(()) => {
                         self.shared
