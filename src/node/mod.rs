@@ -4,7 +4,9 @@
 //! talking to its peers over the QUIC transport. See `docs/NODE.md`.
 //!
 //! Threads: one OS thread per channel drives consensus and executes
-//! blocks; tokio runs the transport, gossip and the API.
+//! blocks; at most two niced threads per channel verify and admit gossiped
+//! transactions ([`gossip::Admission`]); tokio runs the transport, the
+//! outbound gossip and the API.
 
 pub mod auth;
 pub mod bft;
