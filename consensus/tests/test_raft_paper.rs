@@ -823,3 +823,47 @@ fn test_proposals_between_polls_are_batched() {
     );
     assert_eq!(out.persist.entries.len(), 10);
 }
+
+#[test]
+fn test_heartbeat_answer_burst_sends_one_append_per_interval() {
+    // A follower back from a crash answers, at once, every heartbeat queued
+    // for it while it was down. Each answer may unblock its paused
+    // progress, but at most once per heartbeat interval: otherwise every
+    // answer sends another full append (a leader built ~1 GB of them in
+    // one round, docs/BENCHMARKS.md).
+    let mut raft = Raft::new(config(1), &[1, 2, 3]).unwrap();
+    make_leader(&mut raft, &[2, 3]);
+    for n in 0..10u8 {
+        raft.propose(vec![n; 64]).unwrap();
+    }
+    raft.poll_output();
+    let appends_to_3 = |raft: &mut Raft| {
+        raft.poll_output()
+            .messages
+            .iter()
+            .filter(|e| e.to == 3 && matches!(e.msg.body, MessageBody::AppendEntries { .. }))
+            .count()
+    };
+    let term = raft.term();
+    // Node 3 never answered an append: its probe is outstanding.
+    for _ in 0..1000 {
+        raft.step(3, msg(term, MessageBody::HeartbeatResponse))
+            .unwrap();
+    }
+    assert_eq!(appends_to_3(&mut raft), 1);
+    // Within the interval, more answers send nothing more...
+    raft.tick();
+    for _ in 0..1000 {
+        raft.step(3, msg(term, MessageBody::HeartbeatResponse))
+            .unwrap();
+    }
+    assert_eq!(appends_to_3(&mut raft), 0);
+    // ...and after it, one more append goes, so a lost one is resent.
+    raft.tick();
+    for _ in 0..1000 {
+        raft.step(3, msg(term, MessageBody::HeartbeatResponse))
+            .unwrap();
+    }
+    assert_eq!(appends_to_3(&mut raft), 1);
+    assert_eq!(raft.role(), Role::Leader);
+}
