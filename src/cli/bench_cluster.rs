@@ -148,6 +148,12 @@ pub fn cluster(a: ClusterArgs) -> Result<(), CliError> {
                     "{s} s after the kill"
                 ))
         );
+        if let Some(min) = rec.relapse_min_tps {
+            println!(
+                "  then {} s below 90% again (lowest {min} tx/s): see the timeline",
+                rec.relapse_seconds
+            );
+        }
     }
     if let (Some(csv), Some(svg)) = (&r.csv, &r.svg) {
         println!("  timeline   {}", csv.display());

@@ -416,7 +416,9 @@ async fn drive(
             (r.committed_between(0, secs), submitted_in),
         )
     });
-    let recovery = o.kill.and_then(|k| timeline::recovery(&rows, k.at_s));
+    // The seconds of load only: the drain after them would read as a dip.
+    let load_rows = &rows[..rows.len().min(o.duration_s as usize)];
+    let recovery = o.kill.and_then(|k| timeline::recovery(load_rows, k.at_s));
     Ok(Report {
         summary,
         rows,

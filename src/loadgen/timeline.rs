@@ -76,10 +76,18 @@ pub struct Recovery {
     /// [`RECOVERED_FRACTION`] of the baseline for [`RECOVERED_SECONDS`]
     /// seconds; `None` if it never was in the timeline.
     pub recovery_s: Option<u64>,
+    /// Seconds below the threshold after the recovery: a stall later on,
+    /// such as one set off by the restarted node, which the recovery time
+    /// alone does not show.
+    pub relapse_seconds: u64,
+    /// Lowest committed tx/s of those seconds.
+    pub relapse_min_tps: Option<u64>,
 }
 
-/// The dip and recovery after a kill at second `kill_s`: `None` when there
-/// is no baseline (killed in the first second).
+/// The dip and recovery after a kill at second `kill_s`, and the seconds
+/// that fell below the threshold again after it: `None` when there is no
+/// baseline (killed in the first second). `rows` are the seconds of load
+/// (the drain after it would count as dips).
 pub fn recovery(rows: &[Row], kill_s: u64) -> Option<Recovery> {
     let kill = usize::try_from(kill_s).ok()?.min(rows.len());
     // Skip the first second (warm-up) when there is room.
@@ -113,10 +121,18 @@ pub fn recovery(rows: &[Row], kill_s: u64) -> Option<Recovery> {
         .map(|r| r.committed)
         .min()
         .unwrap_or(0);
+    let relapses: Vec<u64> = recovered_at
+        .map_or(&[][..], |k| &after[k + RECOVERED_SECONDS..])
+        .iter()
+        .map(|r| r.committed)
+        .filter(|&c| (c as f64) < threshold)
+        .collect();
     Some(Recovery {
         baseline_tps,
         dip_tps,
         recovery_s: recovered_at.map(|k| k as u64),
+        relapse_seconds: relapses.len() as u64,
+        relapse_min_tps: relapses.iter().copied().min(),
     })
 }
 
@@ -174,6 +190,18 @@ mod tests {
         assert_eq!(r.baseline_tps, 1000.0);
         assert_eq!(r.dip_tps, 0);
         assert_eq!(r.recovery_s, Some(4));
+        assert_eq!((r.relapse_seconds, r.relapse_min_tps), (0, None));
+        // Recovered, then a stall after the restart: counted apart.
+        let mut later = tps.to_vec();
+        later.extend([1000, 0, 0, 300, 1000]);
+        let rows2: Vec<Row> = later
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| row(i as u64, c))
+            .collect();
+        let r = recovery(&rows2, 6).expect("baseline");
+        assert_eq!((r.dip_tps, r.recovery_s), (0, Some(4)));
+        assert_eq!((r.relapse_seconds, r.relapse_min_tps), (3, Some(0)));
         // Never recovers within the timeline.
         let r = recovery(&rows[..11], 6).expect("baseline");
         assert_eq!(r.recovery_s, None);
