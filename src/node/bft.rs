@@ -420,32 +420,15 @@ impl NodeConsensus for Bft {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::embedded::{DynStore, genesis_block, native_contracts};
-    use crate::node::channel::{MEMPOOL_BYTES_MAX, MEMPOOL_TXS_MAX, SubmitError, Submitted};
-    use crate::node::mempool::Mempool;
+    use crate::node::channel::{SubmitError, Submitted};
     use crate::node::wire::BlockProposal;
     use productivist_engine::block::InvalidCode;
     use productivist_engine::devnet::{DevNet, DevNetSpec};
-    use productivist_engine::ledger::Ledger;
-    use productivist_engine::store::RedbStore;
     use productivist_engine::tx::{encode_tx, sign_tx};
 
     fn validator(net: &DevNet) -> LedgerValidator {
-        let store: DynStore = Arc::new(RedbStore::in_memory().unwrap());
-        let mut ledger = Ledger::open(store, native_contracts()).unwrap();
-        let genesis = genesis_block(net, now_ms()).unwrap();
-        let executed = ledger.verify(&genesis).unwrap();
-        ledger.commit(executed).unwrap();
-        let (driver, _) = std::sync::mpsc::sync_channel(1);
-        let (gossip, _) = tokio::sync::mpsc::channel(1);
         LedgerValidator {
-            shared: Arc::new(ChannelShared::new(
-                &net.config.channel_id,
-                ledger,
-                Mempool::new(MEMPOOL_TXS_MAX, MEMPOOL_BYTES_MAX),
-                driver,
-                gossip,
-            )),
+            shared: Arc::new(crate::node::channel::fixture::shared(net)),
         }
     }
 

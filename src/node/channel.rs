@@ -1500,16 +1500,17 @@ pub fn deliver(shared: &ChannelShared, from: NodeId, bytes: Vec<u8>) {
     }
 }
 
+/// Test fixtures shared by the node's unit tests.
 #[cfg(test)]
-mod tests {
+pub(crate) mod fixture {
     use super::*;
     use crate::embedded::{genesis_block, native_contracts};
-    use productivist_engine::crypto::KeyPair;
-    use productivist_engine::devnet::{DevNet, DevNetSpec};
+    use productivist_engine::devnet::DevNet;
     use productivist_engine::store::RedbStore;
-    use productivist_engine::tx::{encode_tx, sign_tx};
 
-    fn shared(net: &DevNet) -> ChannelShared {
+    /// A channel of `net` on an in-memory ledger holding its genesis block,
+    /// with nobody listening on its driver and gossip queues.
+    pub(crate) fn shared(net: &DevNet) -> ChannelShared {
         let store: DynStore = Arc::new(RedbStore::in_memory().unwrap());
         let mut ledger = Ledger::open(store, native_contracts()).unwrap();
         let genesis = genesis_block(net, now_ms()).unwrap();
@@ -1525,6 +1526,15 @@ mod tests {
             gossip,
         )
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixture::shared;
+    use super::*;
+    use productivist_engine::crypto::KeyPair;
+    use productivist_engine::devnet::{DevNet, DevNetSpec};
+    use productivist_engine::tx::{encode_tx, sign_tx};
 
     fn outcome(r: &Result<Submitted, SubmitError>) -> String {
         match r {
