@@ -32,6 +32,7 @@ fn bench_cluster_reports_commits_and_writes_timeline_and_plot() {
         }),
         out: Some(out.path().to_path_buf()),
         connections: 8,
+        batch: 1,
         senders: 50,
         salt: 7,
         channel: "public".into(),
@@ -82,10 +83,40 @@ fn bench_cluster_reports_commits_and_writes_timeline_and_plot() {
 }
 
 #[test]
+fn bench_cluster_submits_batches_and_every_acknowledged_one_commits() {
+    let options = Options {
+        target: Target::Local {
+            exe: bin().into(),
+            nodes: 1,
+            consensus: ConsensusKind::Raft,
+            dir: None,
+        },
+        load: Load::ClosedLoop { inflight: 256 },
+        duration_s: 2,
+        kill: None,
+        out: None,
+        connections: 4,
+        batch: 16,
+        senders: 50,
+        salt: 11,
+        channel: "public".into(),
+        progress: false,
+        title: "batched".into(),
+    };
+    let report = run(&options).expect("bench run");
+    let s = &report.summary;
+    assert!(s.committed > 0, "nothing committed: {s:?}");
+    assert_eq!((s.invalid, s.rejected, s.lost), (0, 0, 0), "{s:?}");
+    assert_eq!(s.committed, s.submitted, "{s:?}");
+}
+
+#[test]
 fn bench_cluster_refuses_bad_arguments_in_one_line() {
     for args in [
         vec!["bench", "cluster", "--duration", "1"],
         vec!["bench", "cluster", "--rate", "10", "--consensus", "paxos"],
+        vec!["bench", "cluster", "--rate", "10", "--batch", "0"],
+        vec!["bench", "cluster", "--rate", "10", "--batch", "513"],
         vec![
             "bench",
             "cluster",

@@ -212,6 +212,65 @@ fn the_api_answers_bad_input_with_json_errors() {
     let v: serde_json::Value =
         serde_json::from_str(&r.body_mut().read_to_string().expect("body")).expect("json");
     assert_eq!(v["code"], "bad_request");
+    // A batch: each transaction answered on its own, in order.
+    let hex = productivist::engine::crypto::hex;
+    let batch_good = call(
+        carla,
+        TOKEN,
+        "balance",
+        &AccountArgs {
+            account: carla.account(),
+        },
+        10,
+    );
+    let body =
+        serde_json::json!({"txs": [hex(&batch_good), hex(&tx), hex(b"garbage"), hex(&batch_good)]});
+    let mut r = agent
+        .post(&format!("{base}/v1/channels/public/transactions/batch"))
+        .send(body.to_string())
+        .expect("batch");
+    assert_eq!(r.status().as_u16(), 200);
+    let v: serde_json::Value =
+        serde_json::from_str(&r.body_mut().read_to_string().expect("body")).expect("json");
+    let statuses: Vec<(&str, &str)> = v["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|i| {
+            (
+                i["status"].as_str().unwrap_or(""),
+                i["code"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("pending", ""),
+            ("rejected", "bad_signature"),
+            ("rejected", "malformed"),
+            ("pending", "")
+        ]
+    );
+    assert_eq!(v["accepted"], 2);
+    let batch_id = Hash::from_hex(v["results"][0]["id"].as_str().expect("id")).expect("hex id");
+    assert_eq!(v["results"][3]["id"], v["results"][0]["id"]);
+    wait_committed(&cluster.clients[1], &[batch_id], Duration::from_secs(20));
+    // Malformed batches are refused whole.
+    let too_many: Vec<String> = (0..513).map(|_| hex(b"x")).collect();
+    for bad in [
+        serde_json::json!({"txs": []}),
+        serde_json::json!({"txs": too_many}),
+        serde_json::json!({"txs": [hex(&batch_good)], "txs_base64": []}),
+        serde_json::json!({"txs": ["zz"]}),
+        serde_json::json!({"tx": hex(&batch_good)}),
+    ] {
+        let r = agent
+            .post(&format!("{base}/v1/channels/public/transactions/batch"))
+            .send(bad.to_string())
+            .expect("batch");
+        assert_eq!(r.status().as_u16(), 400, "{bad}");
+    }
     let r = agent
         .get(&format!("{base}/v1/channels/public/transactions/zz"))
         .call()

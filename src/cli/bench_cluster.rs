@@ -54,6 +54,10 @@ pub struct ClusterArgs {
     /// Submission connections.
     #[arg(long, default_value_t = 64)]
     connections: usize,
+    /// Transactions per request: 1 posts each on its own; more (at most
+    /// 512) posts them together to `.../transactions/batch`.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=512))]
+    batch: u64,
     /// Distinct sending accounts.
     #[arg(long, default_value_t = loadgen::transfers::SENDERS_DEFAULT)]
     senders: usize,
@@ -113,6 +117,7 @@ pub fn cluster(a: ClusterArgs) -> Result<(), CliError> {
         }),
         out: Some(a.out.clone()),
         connections: a.connections,
+        batch: a.batch as usize,
         senders: a.senders,
         salt: a.seed.unwrap_or_else(productivist::embedded::now_ms),
         channel: "public".into(),

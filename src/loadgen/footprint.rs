@@ -123,6 +123,7 @@ pub fn measure(exe: &Path, transfers: u64, rate: u64) -> Result<Footprint, Loadg
         kill: None,
         out: None,
         connections: 32,
+        batch: 1,
         senders: SENDERS,
         salt: crate::embedded::now_ms(),
         channel: "public".into(),

@@ -85,6 +85,9 @@ pub struct Options {
     pub out: Option<PathBuf>,
     /// Submission connections.
     pub connections: usize,
+    /// Transactions per request (1: `POST .../transactions` each; more:
+    /// `POST .../transactions/batch`), at most [`super::submit::BATCH_MAX`].
+    pub batch: usize,
     /// Distinct senders.
     pub senders: usize,
     /// Makes this run's keys and transactions distinct from other runs'.
@@ -298,6 +301,7 @@ async fn drive(
     let connections = o.connections.clamp(1, CONNECTIONS_MAX);
     let node_list: Arc<Vec<String>> = Arc::new(nodes.to_vec());
     let path: Arc<str> = format!("/v1/channels/{}/transactions", o.channel).into();
+    let batch_path: Arc<str> = format!("/v1/channels/{}/transactions/batch", o.channel).into();
     let workers: Vec<_> = (0..connections)
         .map(|index| {
             tokio::spawn(
@@ -308,6 +312,8 @@ async fn drive(
                     load: o.load,
                     nodes: node_list.clone(),
                     path: path.clone(),
+                    batch_path: batch_path.clone(),
+                    batch: o.batch,
                     deadline_us,
                 }
                 .run(),

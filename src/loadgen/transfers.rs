@@ -32,10 +32,32 @@ pub struct PreSigned {
     pub body: Bytes,
 }
 
+const BODY_PREFIX: &str = "{\"tx_base64\":";
+const BODY_SUFFIX: &str = "}";
+
 /// The JSON body submitting `tx`.
 pub fn body_of(tx: &[u8]) -> Bytes {
     let b64 = base64::engine::general_purpose::STANDARD.encode(tx);
-    Bytes::from(format!("{{\"tx_base64\":\"{b64}\"}}"))
+    Bytes::from(format!("{BODY_PREFIX}\"{b64}\"{BODY_SUFFIX}"))
+}
+
+/// The JSON body submitting `txs` as one batch:
+/// `{"txs_base64": ["...", ...]}`, reusing each one's encoded body.
+pub fn batch_body_of<'a>(txs: impl Iterator<Item = &'a PreSigned>) -> Bytes {
+    let mut out = Vec::with_capacity(4096);
+    out.extend_from_slice(b"{\"txs_base64\":[");
+    for (n, tx) in txs.enumerate() {
+        // Every body comes from `body_of`: the quoted base64 sits between
+        // its fixed prefix and suffix.
+        let inner = &tx.body[BODY_PREFIX.len()..tx.body.len() - BODY_SUFFIX.len()];
+        assert!(inner.first() == Some(&b'"') && inner.last() == Some(&b'"'));
+        if n > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(inner);
+    }
+    out.extend_from_slice(b"]}");
+    Bytes::from(out)
 }
 
 /// The senders of a run: `count` members of [`SENDER_ORG`] with keys
@@ -143,5 +165,25 @@ mod tests {
         let b = body_of(&[0, 1, 2, 255]);
         let v: serde_json::Value = serde_json::from_slice(&b).expect("json");
         assert_eq!(v["tx_base64"], "AAEC/w==");
+    }
+
+    #[test]
+    fn batch_bodies_are_the_batch_api_json() {
+        let txs: Vec<PreSigned> = [&[0u8, 1, 2, 255][..], &[7], &[]]
+            .iter()
+            .map(|t| PreSigned {
+                id: Hash::of(t),
+                body: body_of(t),
+            })
+            .collect();
+        let b = batch_body_of(txs.iter());
+        let v: serde_json::Value = serde_json::from_slice(&b).expect("json");
+        assert_eq!(
+            v,
+            serde_json::json!({"txs_base64": ["AAEC/w==", "Bw==", ""]})
+        );
+        let one: serde_json::Value =
+            serde_json::from_slice(&batch_body_of(txs[1..2].iter())).expect("json");
+        assert_eq!(one, serde_json::json!({"txs_base64": ["Bw=="]}));
     }
 }

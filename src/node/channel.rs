@@ -425,6 +425,11 @@ pub struct ChannelShared {
     max_proposal_bytes: AtomicU64,
 }
 
+/// The most transactions [`ChannelShared::submit_batch`] takes at once: a
+/// gossip frame, or a client's batch (`POST .../transactions/batch`).
+pub const SUBMIT_BATCH_TXS_MAX: usize = 512;
+const _: () = assert!(GOSSIP_TXS_PER_FRAME_MAX <= SUBMIT_BATCH_TXS_MAX);
+
 /// The ids of a block's transactions in order (`None`: undecodable).
 pub type BlockTxIds = Arc<[Option<TxId>]>;
 
@@ -534,15 +539,20 @@ impl ChannelShared {
         self.enqueue(admitted.id, bytes, now, &config, gossip)
     }
 
-    /// [`ChannelShared::submit`] for a batch of transactions that came by
-    /// gossip (not sent on again), with the same result for each as one
-    /// `submit` at a time. The signatures of the batch are verified
-    /// together (`StrictBatch`: the same verdicts, one shared inversion).
-    /// At most `GOSSIP_TXS_PER_FRAME_MAX` transactions.
-    pub fn submit_gossiped(&self, txs: Vec<Vec<u8>>) -> Vec<Result<Submitted, SubmitError>> {
+    /// [`ChannelShared::submit`] for a batch of transactions, with the same
+    /// result for each as one `submit` at a time, in order. The signatures
+    /// of the batch are verified together (`StrictBatch`: the same
+    /// verdicts, one shared inversion). `gossip`: send the admitted ones to
+    /// peers (a client's batch), or not (a gossip frame). At most
+    /// [`SUBMIT_BATCH_TXS_MAX`] transactions.
+    pub fn submit_batch(
+        &self,
+        txs: Vec<Vec<u8>>,
+        gossip: bool,
+    ) -> Vec<Result<Submitted, SubmitError>> {
         use productivist_engine::admission::{admit_unsigned, signature_rejection};
         use productivist_engine::sigverify::StrictBatch;
-        assert!(txs.len() <= GOSSIP_TXS_PER_FRAME_MAX);
+        assert!(txs.len() <= SUBMIT_BATCH_TXS_MAX);
         let config = match self.config_for_admission() {
             Ok(c) => c,
             Err(e) => return txs.iter().map(|_| Err(e.clone())).collect(),
@@ -575,7 +585,7 @@ impl ChannelShared {
                     let e = productivist_engine::crypto::CryptoError::BadSignature;
                     return Err(SubmitError::Rejected(signature_rejection(e)));
                 }
-                self.enqueue(id, bytes, now, &config, false)
+                self.enqueue(id, bytes, now, &config, gossip)
             })
             .collect()
     }
@@ -1573,7 +1583,11 @@ mod tests {
             .iter()
             .map(|t| outcome(&one_by_one.submit(t.clone(), false)))
             .collect();
-        let got: Vec<String> = batched.submit_gossiped(txs).iter().map(outcome).collect();
+        let got: Vec<String> = batched
+            .submit_batch(txs, false)
+            .iter()
+            .map(outcome)
+            .collect();
         assert_eq!(got, expected);
         // Three distinct good ones admitted, five refused or duplicate.
         assert_eq!(

@@ -119,7 +119,7 @@ impl Admission {
     pub fn for_channel(shared: Arc<ChannelShared>, threads: usize) -> std::io::Result<Self> {
         let name = format!("admit-{}", shared.id);
         let admit = move |txs: Vec<Vec<u8>>| {
-            for r in shared.submit_gossiped(txs) {
+            for r in shared.submit_batch(txs, false) {
                 if let Err(e) = r {
                     tracing::debug!(channel = %shared.id, "gossiped transaction refused: {e}");
                 }

@@ -3,7 +3,7 @@
 //! never that the request was bad.
 
 use super::auth::{self, AuthError};
-use super::channel::{ChannelShared, SubmitError, Submitted};
+use super::channel::{ChannelShared, SUBMIT_BATCH_TXS_MAX, SubmitError, Submitted};
 use super::openapi;
 use crate::embedded::now_ms;
 use axum::Router;
@@ -108,6 +108,7 @@ fn ok(status: StatusCode, v: Value) -> ApiResult {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/channels/{ch}/transactions", post(submit_tx))
+        .route("/v1/channels/{ch}/transactions/batch", post(submit_batch))
         .route("/v1/channels/{ch}/transactions/{id}", get(get_tx))
         .route("/v1/channels/{ch}/blocks/latest", get(latest_block))
         .route("/v1/channels/{ch}/blocks/{height}", get(get_block))
@@ -386,6 +387,98 @@ async fn submit_tx(
         return ok(StatusCode::OK, record_json(&ch.id, &rec));
     }
     ok(StatusCode::ACCEPTED, pending_json(&ch.id, &id))
+}
+
+/// `{"txs": ["<hex>", ...]}` or `{"txs_base64": ["<base64>", ...]}`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchBody {
+    #[serde(default)]
+    txs: Option<Vec<String>>,
+    #[serde(default)]
+    txs_base64: Option<Vec<String>>,
+}
+
+fn batch_bytes_of(body: &Bytes) -> Result<Vec<Vec<u8>>, ApiError> {
+    let b: BatchBody = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("body is not a batch: {e}")))?;
+    let (items, hex_encoded) = match (b.txs, b.txs_base64) {
+        (Some(t), None) => (t, true),
+        (None, Some(t)) => (t, false),
+        _ => {
+            return Err(ApiError::bad_request(
+                "expected {\"txs\": [\"<hex>\", ...]} or {\"txs_base64\": [\"<base64>\", ...]}",
+            ));
+        }
+    };
+    if items.is_empty() || items.len() > SUBMIT_BATCH_TXS_MAX {
+        return Err(ApiError::bad_request(format!(
+            "a batch holds 1 to {SUBMIT_BATCH_TXS_MAX} transactions, not {}",
+            items.len()
+        )));
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            if hex_encoded {
+                unhex(t.trim()).ok_or_else(|| ApiError::bad_request(format!("txs[{i}] is not hex")))
+            } else {
+                base64::engine::general_purpose::STANDARD
+                    .decode(t.trim())
+                    .map_err(|e| ApiError::bad_request(format!("txs_base64[{i}]: {e}")))
+            }
+        })
+        .collect()
+}
+
+/// One transaction's outcome in a batch answer.
+fn batch_item_json(r: &Result<Submitted, SubmitError>) -> Value {
+    match r {
+        Ok(Submitted::Pending(id)) | Ok(Submitted::AlreadyPending(id)) => {
+            json!({"id": id.to_hex(), "status": "pending"})
+        }
+        Ok(Submitted::Committed(id, loc)) => json!({
+            "id": id.to_hex(), "status": "committed", "height": loc.height, "index": loc.index,
+        }),
+        Err(SubmitError::Rejected(r)) => {
+            json!({"status": "rejected", "code": r.code.name(), "message": r.reason})
+        }
+        Err(e @ SubmitError::Busy(_)) => {
+            json!({"status": "busy", "code": "busy", "message": e.to_string()})
+        }
+        Err(e @ SubmitError::NotConsenter { .. }) => {
+            json!({"status": "busy", "code": "not_consenter", "message": e.to_string()})
+        }
+        Err(e @ SubmitError::Internal(_)) => {
+            json!({"status": "failed", "code": "internal", "message": e.to_string()})
+        }
+    }
+}
+
+/// Submits up to [`SUBMIT_BATCH_TXS_MAX`] transactions in one request: one
+/// answer per transaction, in order, each what `POST .../transactions`
+/// would have said (without `wait`). The batch is not atomic: each
+/// transaction is admitted or refused on its own.
+async fn submit_batch(
+    State(state): State<AppState>,
+    Path(ch): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let ch = channel(&state, &ch)?;
+    let txs = batch_bytes_of(&body)?;
+    // Off the runtime's threads: a full batch is milliseconds of signature
+    // checks, and one hand-off per batch is cheap.
+    let shared = ch.clone();
+    let results = tokio::task::spawn_blocking(move || shared.submit_batch(txs, true))
+        .await
+        .map_err(|e| ApiError::internal(format!("admission task failed: {e}")))?;
+    let accepted = results.iter().filter(|r| r.is_ok()).count();
+    let items: Vec<Value> = results.iter().map(batch_item_json).collect();
+    ok(
+        StatusCode::OK,
+        json!({"channel": ch.id, "accepted": accepted, "results": items}),
+    )
 }
 
 async fn get_tx(

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 /// Every route the router serves: (method, path).
 pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/channels/{ch}/transactions"),
+    ("post", "/v1/channels/{ch}/transactions/batch"),
     ("get", "/v1/channels/{ch}/transactions/{id}"),
     ("get", "/v1/channels/{ch}/blocks/latest"),
     ("get", "/v1/channels/{ch}/blocks/{height}"),
@@ -66,10 +67,22 @@ pub fn document() -> Value {
                     "responses": {
                         "200": ok_json("Committed (with its result)", "Transaction"),
                         "202": ok_json("Admitted to the mempool, not committed yet", "Transaction"),
-                        "400": bad,
-                        "404": not_found,
+                        "400": bad.clone(),
+                        "404": not_found.clone(),
                         "422": error_response("Refused at admission; code names the reason (bad_signature, certificate_expired, ...)"),
                         "503": error_response("Busy (the mempool is full; retry after Retry-After seconds), or not_consenter (a config update removed this node from the channel's consenters)")
+                    }
+                }
+            },
+            "/v1/channels/{ch}/transactions/batch": {
+                "post": {
+                    "summary": "Submit up to 512 signed transactions at once; each is admitted or refused on its own (not atomic), answered in order",
+                    "parameters": [ch.clone()],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BatchRequest"}}}},
+                    "responses": {
+                        "200": ok_json("One result per transaction, in order", "BatchResponse"),
+                        "400": bad.clone(),
+                        "404": not_found.clone()
                     }
                 }
             },
@@ -139,6 +152,18 @@ pub fn document() -> Value {
                     "code": {"type": "string"}, "message": {"type": "string"}}},
                 "SubmitRequest": {"type": "object", "description": "One of tx (hex) or tx_base64: the signed transaction's borsh bytes", "properties": {
                     "tx": {"type": "string"}, "tx_base64": {"type": "string"}}},
+                "BatchRequest": {"type": "object", "additionalProperties": false, "description": "One of txs (hex) or txs_base64: 1 to 512 signed transactions' borsh bytes", "properties": {
+                    "txs": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 512},
+                    "txs_base64": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 512}}},
+                "BatchResponse": {"type": "object", "required": ["channel", "accepted", "results"], "properties": {
+                    "channel": {"type": "string"},
+                    "accepted": {"type": "integer", "description": "Results that are pending or committed"},
+                    "results": {"type": "array", "items": {"$ref": "#/components/schemas/BatchItem"}}}},
+                "BatchItem": {"type": "object", "required": ["status"], "properties": {
+                    "status": {"type": "string", "enum": ["pending", "committed", "rejected", "busy", "failed"], "description": "rejected: refused at admission (code names the reason); busy: retry later (mempool full, or not_consenter); failed: the node failed"},
+                    "id": {"type": "string", "description": "pending and committed only"},
+                    "height": {"type": "integer"}, "index": {"type": "integer"},
+                    "code": {"type": "string"}, "message": {"type": "string"}}},
                 "TxResult": {"type": "object", "properties": {
                     "valid": {"type": "boolean"}, "code": {"type": "string", "nullable": true}, "reason": {"type": "string", "nullable": true},
                     "output": {"type": "string", "description": "hex"},
