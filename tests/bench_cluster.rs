@@ -91,7 +91,9 @@ fn bench_cluster_submits_batches_and_every_acknowledged_one_commits() {
             consensus: ConsensusKind::Raft,
             dir: None,
         },
-        load: Load::ClosedLoop { inflight: 256 },
+        // Fewer in flight than a batch: batches of 12 (a batch of 16
+        // would wait for permits that never come).
+        load: Load::ClosedLoop { inflight: 12 },
         duration_s: 2,
         kill: None,
         out: None,

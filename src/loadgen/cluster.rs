@@ -30,7 +30,12 @@ fn setup(reason: impl std::fmt::Display) -> LoadgenError {
 /// A base port such that `base..base + count` is free for TCP and UDP on
 /// 127.0.0.1 (a race with other programs remains possible).
 pub fn free_ports(count: u16, salt: u64) -> Result<u16, LoadgenError> {
-    let start = 20_000 + (u64::from(std::process::id()) * 131 + salt * 977) % 20_000;
+    // Each call in a process starts 64 ports further: two clusters created
+    // at once in one process (parallel tests) would otherwise both find
+    // the same range free before either binds it.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let start = 20_000 + (u64::from(std::process::id()) * 131 + salt * 977 + call * 64) % 20_000;
     for k in 0..u64::from(PORT_TRIES_MAX) {
         let base = ((start + k * 16) % 40_000 + 20_000) as u16;
         let free = (base..base.saturating_add(count)).all(|p| {

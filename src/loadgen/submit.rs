@@ -71,7 +71,13 @@ impl Worker {
     /// flag.
     pub async fn run(self) {
         let nodes = self.nodes.len().max(1);
-        let batch = self.batch.clamp(1, BATCH_MAX);
+        let batch = match self.load {
+            // A batch larger than the closed loop's permits would wait
+            // for ever.
+            Load::ClosedLoop { inflight } => self.batch.min(inflight as usize),
+            Load::Rate { .. } => self.batch,
+        }
+        .clamp(1, BATCH_MAX);
         let mut node = self.index % nodes;
         let mut conn: Option<Conn> = None;
         let shared = &self.shared;
